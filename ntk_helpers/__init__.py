@@ -1,0 +1,67 @@
+"""ntk_helpers: the numerics behind the Neural Tangent Kernel course.
+
+The maths is derived in the notebooks; this package holds it once, tested, for reuse:
+
+* :mod:`~ntk_helpers.models` — networks in NTK and standard parameterization (MLP, ResNet, 1-D CNN);
+* :mod:`~ntk_helpers.empirical` — the empirical NTK K = J Jᵀ of any JAX function;
+* :mod:`~ntk_helpers.kernels` — analytic infinite-width NNGP and NTK kernels;
+* :mod:`~ntk_helpers.dynamics` — closed-form and simulated gradient-descent dynamics;
+* :mod:`~ntk_helpers.spectral` — eigen-decompositions and per-mode decay;
+* :mod:`~ntk_helpers.data`, :mod:`~ntk_helpers.stats` — toy data sets, errors and slopes;
+* :mod:`~ntk_helpers.plotting`, :mod:`~ntk_helpers.widgets` — the course's figures and live controls.
+
+Conventions (loss ½‖f − y‖², t in steps, neural-tangents' kernel conventions) are in
+CONVENTIONS.md and ``notebooks/00_start_here.ipynb``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("activations", "data", "dynamics", "empirical", "errors", "kernels", "models",
+               "plotting", "spectral", "stats", "widgets")
+
+
+def __getattr__(name):
+    # Lazy submodules: ``import ntk_helpers as nh; nh.kernels.fc_kernels(...)`` works without
+    # importing plotly and ipywidgets for code that never draws.
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'ntk_helpers' has no attribute {name!r}")
+
+
+def setup_notebook(*, cache_dir: str | None = None, quiet: bool = False) -> dict:
+    """Prepare a notebook session: JAX's persistent compilation cache, plotly's renderer, versions.
+
+    The cache (default ``~/.cache/ntk_course/jax``, or ``$NTK_JAX_CACHE``) lets a second session
+    reuse the first one's compiled functions, so sliders are warm from the start.
+
+    Returns:
+      A dict of the versions in use (python, jax, numpy, plotly, ipywidgets).
+    """
+    import jax
+    import numpy as np
+
+    cache = cache_dir or os.environ.get("NTK_JAX_CACHE") or os.path.expanduser("~/.cache/ntk_course/jax")
+    try:
+        os.makedirs(cache, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    except OSError:  # a read-only home: run without the cache
+        pass
+    versions = {"python": sys.version.split()[0], "jax": jax.__version__, "numpy": np.__version__}
+    try:
+        import ipywidgets
+        import plotly
+
+        versions.update(plotly=plotly.__version__, ipywidgets=ipywidgets.__version__)
+    except ImportError:  # pragma: no cover - the course environment has both
+        pass
+    if not quiet:
+        print("ntk_helpers", __version__, "|", ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return versions

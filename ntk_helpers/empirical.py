@@ -1,0 +1,194 @@
+"""The empirical NTK of any JAX function: K = J Jᵀ, vectorised, jit-compiled and blocked.
+
+For a function f(params, x) with scalar output and pytree ``params``,
+
+    K(x, x′) = Σ_θ ∂f(x)/∂θ · ∂f(x′)/∂θ = ⟨∇_θ f(x), ∇_θ f(x′)⟩,
+
+the alignment of two gradients (Jacot et al. 2018, arXiv:1806.07572). For a vector-valued f the
+kernel is averaged over outputs, (1/O) Σ_o J_o J_oᵀ, as neural-tangents does by default.
+
+Three strategies, all exact:
+
+* ``"jacobian"``: build the Jacobians of both batches and contract them (memory N·P).
+* ``"ntvp"``: NTK-vector products: the gradients of the second batch are pushed through a JVP of
+  the first, so the first batch's Jacobian is never stored.
+* ``"structured"``: for :func:`ntk_helpers.models.mlp` networks, the per-layer outer-product
+  structure of dense-layer gradients, K = Σ_l s_l² (H_{l−1} H′_{l−1}ᵀ) ⊙ (Δ_l Δ′_lᵀ) (+ bias terms),
+  which never forms a per-example gradient (Novak et al. 2022, arXiv:2206.08720).
+
+Inputs are processed in blocks of ``block_size`` rows padded to a fixed shape, so memory stays
+bounded and every block reuses one compiled function. Introduced in notebook 01.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .errors import check_choice, check_finite, check_positive_int
+from .models import Model
+
+STRATEGIES = ("auto", "jacobian", "ntvp", "structured")
+
+# Above this many Jacobian entries per block, "auto" splits the inputs into blocks.
+_MAX_JACOBIAN_ENTRIES = 2**27  # 0.5 GB of float32
+
+
+def _flat_jacobian(apply_fn, params, x):
+    """(N, O, P) Jacobian of apply_fn(params, x) (output reshaped to (N, O))."""
+
+    def f(p):
+        out = apply_fn(p, x)
+        return out.reshape(out.shape[0], -1)
+
+    jac = jax.jacrev(f)(params)
+    leaves = jax.tree_util.tree_leaves(jac)
+    n, o = leaves[0].shape[:2]
+    return jnp.concatenate([leaf.reshape(n, o, -1) for leaf in leaves], axis=-1)
+
+
+def _ntk_jacobian(apply_fn, params, x1, x2):
+    j1 = _flat_jacobian(apply_fn, params, x1)
+    j2 = _flat_jacobian(apply_fn, params, x2)
+    return jnp.einsum("nop,mop->nm", j1, j2) / j1.shape[1]
+
+
+def _ntk_ntvp(apply_fn, params, x1, x2):
+    f2_out, vjp2 = jax.vjp(lambda p: apply_fn(p, x2), params)
+    n2 = f2_out.shape[0]
+    n_out = int(np.prod(f2_out.shape[1:], dtype=int))
+    eye = jnp.eye(n2 * n_out, dtype=f2_out.dtype).reshape((n2 * n_out,) + f2_out.shape)
+    grads = jax.vmap(lambda c: vjp2(c)[0])(eye)  # batch of parameter pytrees, one per (x2, output)
+
+    def column(tangent):
+        return jax.jvp(lambda p: apply_fn(p, x1), (params,), (tangent,))[1]
+
+    cols = jax.vmap(column)(grads)  # (n2*n_out, n1, ...)
+    cols = cols.reshape(n2, n_out, x1.shape[0], n_out)
+    return jnp.einsum("mono->nm", cols) / n_out
+
+
+def _pad(x, size):
+    n = x.shape[0]
+    if n == size:
+        return x
+    pad = jnp.zeros((size - n,) + x.shape[1:], dtype=x.dtype)
+    return jnp.concatenate([x, pad], axis=0)
+
+
+def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int | None = None):
+    """Return ``ntk(params, x1, x2=None) -> K`` of shape (N1, N2), jit-compiled once per shape.
+
+    Args:
+      model_or_apply: a :class:`~ntk_helpers.models.Model` or any ``apply(params, x)``.
+      strategy: ``"auto"`` (structured when the model offers it, else Jacobian contraction),
+        ``"jacobian"``, ``"ntvp"`` or ``"structured"`` (``mlp`` models only).
+      block_size: rows per block; ``None`` picks one that keeps a block's Jacobian under 0.5 GB.
+
+    Returns:
+      A function of (params, x1 (N1, ...), x2 (N2, ...) or None) returning a float array (N1, N2).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from ntk_helpers.models import mlp
+      >>> net = mlp(width=32, depth=1)
+      >>> k = empirical_ntk_fn(net)(net.init(0, 2), jnp.ones((3, 2)))
+      >>> k.shape
+      (3, 3)
+    """
+    check_choice("strategy", strategy, STRATEGIES)
+    if block_size is not None:
+        block_size = check_positive_int("block_size", block_size)
+    structured = getattr(model_or_apply, "structured_ntk", None) if isinstance(model_or_apply, Model) else None
+    apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
+    if not callable(apply_fn):
+        raise TypeError(f"model_or_apply must be a Model or a callable apply(params, x), got {model_or_apply!r}")
+    if strategy == "structured" and structured is None:
+        raise ValueError("strategy='structured' needs a Model built by ntk_helpers.models.mlp with out_dim=1")
+    if strategy == "auto":
+        strategy = "structured" if structured is not None else "jacobian"
+    block_fn = {"jacobian": partial(_ntk_jacobian, apply_fn), "ntvp": partial(_ntk_ntvp, apply_fn)}.get(
+        strategy, structured
+    )
+    block_fn = jax.jit(block_fn)
+
+    def ntk(params, x1, x2=None):
+        x1 = jnp.asarray(x1)
+        check_finite("x1", x1)
+        x2_ = x1 if x2 is None else jnp.asarray(x2)
+        if x2 is not None:
+            check_finite("x2", x2_)
+            if x2_.shape[1:] != x1.shape[1:]:
+                raise ValueError(f"x2 must have the feature shape of x1 {x1.shape[1:]}, got {x2_.shape[1:]}")
+        n1, n2 = x1.shape[0], x2_.shape[0]
+        size = block_size
+        if size is None:
+            p = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
+            size = max(1, min(max(n1, n2), _MAX_JACOBIAN_ENTRIES // max(p, 1)))
+            if strategy == "structured":
+                size = max(n1, n2)
+        if n1 <= size and n2 <= size:
+            return block_fn(params, x1, x2_)
+        # Fixed-shape blocks: every block reuses one compiled function.
+        rows = []
+        for i in range(0, n1, size):
+            b1 = _pad(x1[i : i + size], size)
+            row = [block_fn(params, b1, _pad(x2_[j : j + size], size)) for j in range(0, n2, size)]
+            rows.append(jnp.concatenate(row, axis=1)[: min(size, n1 - i), :n2])
+        return jnp.concatenate(rows, axis=0)
+
+    return ntk
+
+
+def empirical_ntk(model_or_apply, params, x1, x2=None, **kwargs):
+    """One-shot empirical NTK; see :func:`empirical_ntk_fn` (reuse that one in loops).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from ntk_helpers.models import mlp
+      >>> net = mlp(width=16, depth=2)
+      >>> k = empirical_ntk(net, net.init(1, 2), jnp.eye(2))
+      >>> bool(jnp.allclose(k, k.T))
+      True
+    """
+    return empirical_ntk_fn(model_or_apply, **kwargs)(params, x1, x2)
+
+
+def jacobian(model_or_apply, params, x):
+    """The flattened Jacobian J = ∂f(x)/∂θ of a scalar-output function, shape (N, P).
+
+    The columns follow the order of ``jax.flatten_util.ravel_pytree(params)``.
+    """
+    apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
+    jac = _flat_jacobian(apply_fn, params, jnp.asarray(x))
+    if jac.shape[1] != 1:
+        raise ValueError(f"jacobian needs a scalar-output function, got {jac.shape[1]} outputs")
+    return jac[:, 0, :]
+
+
+def ntk_row(model_or_apply, params, x0, x):
+    """One kernel row K(x0, x_j) for all j, with one VJP and a batch of JVPs (no full Jacobian).
+
+    Args:
+      x0: one input, shape (d,) (or the feature shape of the model).
+      x: inputs, shape (N, d).
+
+    Returns:
+      (N,) array.
+    """
+    apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
+    x0 = jnp.asarray(x0)[None]
+    x = jnp.asarray(x)
+    if x.shape[1:] != x0.shape[1:]:
+        raise ValueError(f"x must have feature shape {x0.shape[1:]}, got {x.shape[1:]}")
+    return _ntk_row_jit(apply_fn, params, x0, x)
+
+
+@partial(jax.jit, static_argnums=0)
+def _ntk_row_jit(apply_fn, params, x0, x):
+    out, vjp0 = jax.vjp(lambda p: apply_fn(p, x0), params)
+    (g0,) = vjp0(jnp.ones_like(out))
+    return jax.jvp(lambda p: apply_fn(p, x), (params,), (g0,))[1]

@@ -1,0 +1,297 @@
+"""Networks in NTK and standard parameterization, as pure ``init``/``apply`` pairs.
+
+A :class:`Model` is two pure functions: ``init(seed, d_in) -> params`` (a pytree of float32
+arrays, deterministic in ``seed``) and ``apply(params, x) -> f`` with ``x`` of shape (N, d_in)
+(or (N, length, c_in) for :func:`cnn1d`) and ``f`` of shape (N,).
+
+Layers follow neural-tangents' ``stax.Dense`` exactly, so the analytic kernels of
+:mod:`ntk_helpers.kernels` are their infinite-width limits:
+
+* NTK parameterization: W, b ~ N(0, 1) and z = (W_std / √n_in) · x W + b_std · b
+  (Jacot et al. 2018, arXiv:1806.07572).
+* standard parameterization: W ~ N(0, W_std² / n_in), b ~ N(0, b_std²) and z = x W + b.
+
+``b_std=None`` means no bias. Introduced in notebook 01 (``mlp``); notebook 03 compares the two
+parameterizations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from .activations import get_activation
+from .errors import check_choice, check_nonneg, check_positive_int
+
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+class Model(NamedTuple):
+    """A network as pure functions.
+
+    Attributes:
+      init: ``init(seed: int, d_in: int) -> params``.
+      apply: ``apply(params, x) -> f``, f of shape (N,) (or (N, out_dim) when out_dim > 1).
+      name: a short description, e.g. ``"mlp(width=512, depth=2, relu, ntk)"``.
+      structured_ntk: for ``mlp`` with one output, ``structured_ntk(params, x1, x2) -> K`` using
+        the outer-product structure of dense-layer gradients (see :mod:`ntk_helpers.empirical`).
+    """
+
+    init: Callable
+    apply: Callable
+    name: str
+    structured_ntk: Callable | None = None
+
+
+def _check_common(activation, W_std, b_std, parameterization):
+    act = get_activation(activation)
+    W_std = check_nonneg("W_std", W_std)
+    b_std = check_nonneg("b_std", b_std, allow_none=True)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    return act, W_std, b_std
+
+
+def _dense_init(key, shape_w, b_std, W_std, parameterization, fan_in):
+    """One layer's parameters; ``shape_w`` ends with (n_in, n_out)."""
+    kw, kb = jax.random.split(key)
+    w = jax.random.normal(kw, shape_w, dtype=jnp.float32)
+    layer = {"W": w if parameterization == "ntk" else w * (W_std / fan_in**0.5)}
+    if b_std is not None:
+        b = jax.random.normal(kb, (shape_w[-1],), dtype=jnp.float32)
+        layer["b"] = b if parameterization == "ntk" else b * b_std
+    return layer
+
+
+def _scales(W_std, b_std, parameterization, fan_in):
+    """Multipliers (of W, of b) applied in the forward pass."""
+    if parameterization == "ntk":
+        return W_std / fan_in**0.5, (b_std or 0.0)
+    return 1.0, 1.0
+
+
+def _dense(layer, x, w_scale, b_scale):
+    z = w_scale * (x @ layer["W"])
+    if "b" in layer:
+        z = z + b_scale * layer["b"][None, :]
+    return z
+
+
+def _check_input(x, ndim, d_in=None):
+    if x.ndim != ndim:
+        raise ValueError(f"x must have rank {ndim}, got shape {x.shape}")
+    if d_in is not None and x.shape[-1] != d_in:
+        raise ValueError(f"x must have last dimension {d_in} (the d_in of params), got shape {x.shape}")
+
+
+def _squeeze(out, out_dim):
+    return out[:, 0] if out_dim == 1 else out
+
+
+def mlp(
+    width: int,
+    depth: int,
+    *,
+    activation: str = "relu",
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    parameterization: str = "ntk",
+    out_dim: int = 1,
+) -> Model:
+    """A fully connected network with ``depth`` hidden layers of ``width`` units.
+
+    f(x) = Dense_out(φ(Dense_depth(… φ(Dense_1(x)) …))), every Dense as in the module docstring.
+
+    Args:
+      width: n, units per hidden layer (≥ 1).
+      depth: L, the number of hidden layers (≥ 1).
+      activation: a name from :data:`ntk_helpers.activations.ACTIVATION_NAMES`.
+      W_std, b_std: weight and bias scales (``b_std=None``: no bias).
+      parameterization: ``"ntk"`` or ``"standard"``.
+      out_dim: number of outputs; 1 gives f of shape (N,).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> net = mlp(width=64, depth=2)
+      >>> params = net.init(0, 3)
+      >>> net.apply(params, jnp.ones((5, 3))).shape
+      (5,)
+    """
+    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth)
+    out_dim = check_positive_int("out_dim", out_dim)
+    act, W_std, b_std = _check_common(activation, W_std, b_std, parameterization)
+
+    def init(seed: int, d_in: int):
+        d_in = check_positive_int("d_in", d_in)
+        sizes = [d_in] + [width] * depth + [out_dim]
+        keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
+        return [
+            _dense_init(k, (n_in, n_out), b_std, W_std, parameterization, n_in)
+            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])
+        ]
+
+    def apply(params, x):
+        x = jnp.asarray(x)
+        _check_input(x, 2, params[0]["W"].shape[0])
+        h = x
+        for i, layer in enumerate(params):
+            if i > 0:
+                h = act.fn(h)
+            h = _dense(layer, h, *_scales(W_std, b_std, parameterization, layer["W"].shape[0]))
+        return _squeeze(h, out_dim)
+
+    def forward(params, x):
+        """Inputs h_{l−1} of every Dense layer and pre-activations z_l of the hidden ones."""
+        hs, zs, h = [], [], x
+        for i, layer in enumerate(params):
+            if i > 0:
+                zs.append(h)
+                h = act.fn(h)
+            hs.append(h)
+            h = _dense(layer, h, *_scales(W_std, b_std, parameterization, layer["W"].shape[0]))
+        return hs, zs
+
+    def structured_ntk(params, x1, x2):
+        # K = Σ_l (w_l² H_{l−1} H′_{l−1}ᵀ + b_l²) ⊙ Δ_l Δ′_lᵀ, with Δ_l = ∂f/∂z_l per example.
+        _check_input(x1, 2, params[0]["W"].shape[0])
+        (h1, z1), (h2, z2) = forward(params, x1), forward(params, x2)
+        d1 = jnp.ones((x1.shape[0], 1), x1.dtype)
+        d2 = jnp.ones((x2.shape[0], 1), x2.dtype)
+        k = jnp.zeros((x1.shape[0], x2.shape[0]), x1.dtype)
+        for i in range(len(params) - 1, -1, -1):
+            layer = params[i]
+            w_scale, b_scale = _scales(W_std, b_std, parameterization, layer["W"].shape[0])
+            dd = d1 @ d2.T
+            term = w_scale**2 * (h1[i] @ h2[i].T)
+            if "b" in layer:
+                term = term + b_scale**2
+            k = k + term * dd
+            if i > 0:
+                back = w_scale * layer["W"].T
+                d1 = (d1 @ back) * act.dfn(z1[i - 1])
+                d2 = (d2 @ back) * act.dfn(z2[i - 1])
+        return k
+
+    name = f"mlp(width={width}, depth={depth}, {activation}, {parameterization})"
+    return Model(init, apply, name, structured_ntk if out_dim == 1 else None)
+
+
+def resnet(
+    width: int,
+    depth: int,
+    *,
+    activation: str = "relu",
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    parameterization: str = "ntk",
+) -> Model:
+    """A residual network: h₀ = Dense(x); h_l = h_{l−1} + Dense(φ(h_{l−1})); f = Dense(φ(h_L)).
+
+    The skip connections make the kernel grow with depth instead of degenerating
+    (He et al. 2016, arXiv:1512.03385; Huang et al. 2020, arXiv:2002.06262).
+
+    Args:
+      width: units per layer; depth: number of residual blocks (≥ 1); the rest as in :func:`mlp`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> net = resnet(width=32, depth=3)
+      >>> net.apply(net.init(0, 2), jnp.ones((4, 2))).shape
+      (4,)
+    """
+    width = check_positive_int("width", width)
+    depth = check_positive_int("depth", depth)
+    act, W_std, b_std = _check_common(activation, W_std, b_std, parameterization)
+
+    def init(seed: int, d_in: int):
+        d_in = check_positive_int("d_in", d_in)
+        sizes = [(d_in, width)] + [(width, width)] * depth + [(width, 1)]
+        keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes))
+        return [_dense_init(k, s, b_std, W_std, parameterization, s[0]) for k, s in zip(keys, sizes)]
+
+    def apply(params, x):
+        x = jnp.asarray(x)
+        _check_input(x, 2, params[0]["W"].shape[0])
+
+        def dense(layer, h):
+            return _dense(layer, h, *_scales(W_std, b_std, parameterization, layer["W"].shape[0]))
+
+        h = dense(params[0], x)
+        for layer in params[1:-1]:
+            h = h + dense(layer, act.fn(h))
+        return dense(params[-1], act.fn(h))[:, 0]
+
+    return Model(init, apply, f"resnet(width={width}, depth={depth}, {activation}, {parameterization})")
+
+
+def cnn1d(
+    channels: int,
+    depth: int,
+    *,
+    filter_size: int = 3,
+    activation: str = "relu",
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    parameterization: str = "ntk",
+) -> Model:
+    """A 1-D convolutional network with circular padding and global average pooling.
+
+    Input x of shape (N, length, c_in). ``depth`` times: a convolution with ``channels`` filters of
+    size ``filter_size`` (fan-in = filter_size · c_in, circular padding, stride 1) followed by φ;
+    then the mean over positions and a Dense layer to one output. Weight sharing makes its kernel
+    translation invariant (Arora et al. 2019, arXiv:1904.11955).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> net = cnn1d(channels=16, depth=2)
+      >>> net.apply(net.init(0, 1), jnp.ones((3, 8, 1))).shape
+      (3,)
+    """
+    channels = check_positive_int("channels", channels)
+    depth = check_positive_int("depth", depth)
+    filter_size = check_positive_int("filter_size", filter_size)
+    act, W_std, b_std = _check_common(activation, W_std, b_std, parameterization)
+    offsets = [d - filter_size // 2 for d in range(filter_size)]
+
+    def init(seed: int, d_in: int):
+        d_in = check_positive_int("d_in", d_in)
+        keys = jax.random.split(jax.random.PRNGKey(seed), depth + 1)
+        params, c_in = [], d_in
+        for k in keys[:-1]:
+            shape = (filter_size, c_in, channels)
+            params.append(_dense_init(k, shape, b_std, W_std, parameterization, filter_size * c_in))
+            c_in = channels
+        params.append(_dense_init(keys[-1], (channels, 1), b_std, W_std, parameterization, channels))
+        return params
+
+    def apply(params, x):
+        x = jnp.asarray(x)
+        _check_input(x, 3, params[0]["W"].shape[1])
+        h = x
+        for layer in params[:-1]:
+            k, c_in, _ = layer["W"].shape
+            w_scale, b_scale = _scales(W_std, b_std, parameterization, k * c_in)
+            patches = jnp.stack([jnp.roll(h, -o, axis=1) for o in offsets])  # (k, N, length, c_in)
+            z = w_scale * jnp.einsum("knlc,kco->nlo", patches, layer["W"])
+            if "b" in layer:
+                z = z + b_scale * layer["b"][None, None, :]
+            h = act.fn(z)
+        pooled = h.mean(axis=1)
+        last = params[-1]
+        return _dense(last, pooled, *_scales(W_std, b_std, parameterization, last["W"].shape[0]))[:, 0]
+
+    return Model(init, apply, f"cnn1d(channels={channels}, depth={depth}, {activation}, {parameterization})")
+
+
+def param_count(params) -> int:
+    """The number of scalar parameters P in a pytree."""
+    return int(sum(p.size for p in jax.tree_util.tree_leaves(params)))
+
+
+def flatten(params):
+    """Return (θ as a flat vector of length P, a function mapping such a vector back to a pytree)."""
+    return ravel_pytree(params)

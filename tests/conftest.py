@@ -1,0 +1,44 @@
+"""Shared pytest configuration for tests/.
+
+Kept deliberately small: nothing here changes global JAX state, so every test module
+behaves the same whether it runs alone or with the others.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# JAX compiles on the first call of every new shape (~0.4 s here), which blows
+# Hypothesis' default 200 ms deadline at random; drop the deadline. With CI=true the
+# examples are derandomized, so a CI failure reproduces exactly on a second run.
+settings.register_profile(
+    "course",
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "ci",
+    parent=settings.get_profile("course"),
+    derandomize=True,
+    print_blob=True,
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") == "true" else "course")
+)
+
+
+@pytest.fixture
+def rank_promotion_raise():
+    """Make implicit rank promotion (broadcasting (N,) against (N, 1), say) an error.
+
+    Opt in per test (``def test_x(rank_promotion_raise): ...``) or per module
+    (``pytestmark = pytest.mark.usefixtures("rank_promotion_raise")``). The setting is
+    restored when the test ends, so other tests and doctests are unaffected.
+    """
+    import jax
+
+    with jax.numpy_rank_promotion("raise"):
+        yield

@@ -1,0 +1,394 @@
+"""Tests of ntk_helpers.kernels: closed forms, neural-tangents' values, Monte Carlo, properties."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from ntk_helpers import kernels as K
+from ntk_helpers.empirical import empirical_ntk_fn
+from ntk_helpers.models import cnn1d, mlp, resnet
+
+REFERENCE = pathlib.Path(__file__).parent / "reference" / "nt_kernels.json"
+FUNCTIONS = {"fc": K.fc_kernels, "resnet": K.resnet_kernels, "cnn1d": K.cnn1d_kernels}
+
+
+def rel_err(a, b):
+    """max |a − b| relative to max |b|."""
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+@pytest.fixture(scope="module")
+def points():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(7, 3)), rng.normal(size=(5, 3))
+
+
+# --------------------------------------------------------------------------- neural-tangents
+
+
+def _reference_cases():
+    return json.loads(REFERENCE.read_text())["cases"]
+
+
+@pytest.mark.parametrize("case", _reference_cases(), ids=lambda c: c["name"])
+def test_matches_neural_tangents(case):
+    """Our kernels equal neural-tangents 0.6.5's kernel_fn (see reference/make_nt_reference.py)."""
+    x2 = None if case["x2"] is None else np.array(case["x2"])
+    k = FUNCTIONS[case["kind"]](np.array(case["x1"]), x2, **case["kwargs"])
+    for ours, theirs in ((k.nngp, case["nngp"]), (k.ntk, case["ntk"])):
+        theirs = np.array(theirs)
+        assert ours.shape == theirs.shape and ours.dtype == np.float64
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-12 * np.max(np.abs(theirs)))
+
+
+def test_reference_file_covers_every_architecture_and_parameterization():
+    cases = _reference_cases()
+    kinds = {(c["kind"], c["kwargs"]["parameterization"]) for c in cases}
+    assert kinds == {(k, p) for k in FUNCTIONS for p in K.PARAMETERIZATIONS}
+    assert {c["kwargs"]["activation"] for c in cases} >= {"relu", "erf", "gelu", "sin", "tanh"}
+
+
+# --------------------------------------------------------------------------- closed forms
+
+
+@pytest.mark.parametrize("b_std", [None, 0.4])
+@pytest.mark.parametrize("with_x2", [False, True])
+def test_two_layer_formula_equals_recursion(points, b_std, with_x2):
+    x1, x2 = points
+    x2 = x2 if with_x2 else None
+    explicit = K.relu_two_layer_ntk(x1, x2, W_std=1.3, b_std=b_std)
+    recursion = K.fc_kernels(x1, x2, depth=1, W_std=1.3, b_std=b_std)
+    assert rel_err(recursion.nngp, explicit.nngp) < 1e-12
+    assert rel_err(recursion.ntk, explicit.ntk) < 1e-12
+
+
+def test_two_layer_by_hand():
+    # x = e₁, x′ = e₂ in d = 2: Σ¹ = diag(1/2), θ = π/2 off the diagonal.
+    k = K.relu_two_layer_ntk(np.eye(2))
+    off = math.sqrt(0.25) / (2 * math.pi)  # √(q q′)(sin θ + 0)/(2π)
+    np.testing.assert_allclose(k.nngp, [[0.25, off], [off, 0.25]], rtol=1e-15)
+    # diagonal: NNGP + Σ¹ · k₀/2 = 1/4 + 1/2 · 1/2; off-diagonal Σ¹ = 0 adds nothing
+    np.testing.assert_allclose(k.ntk, [[0.5, off], [off, 0.5]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("depth", [1, 3, 6])
+@pytest.mark.parametrize("W_std", [0.8, 1.0, 1.9])
+def test_relu_diagonal_is_exact(depth, W_std):
+    """Without bias, q_{l+1} = W² q_l / 2 and Θ/Σ gains exactly 1 per layer: Θ(x,x) = (L+1) Σ(x,x)."""
+    x = np.random.default_rng(1).normal(size=(300, 4))  # more than one tile
+    k = K.fc_kernels(x, depth=depth, W_std=W_std)
+    sigma = W_std ** (2 * depth + 2) * np.sum(x * x, axis=1) / 4 / 2**depth
+    np.testing.assert_allclose(np.diag(k.nngp), sigma, rtol=1e-14)
+    np.testing.assert_allclose(np.diag(k.ntk), (depth + 1) * sigma, rtol=1e-14)
+
+
+def test_opposite_points_share_nothing_after_one_relu_layer():
+    x = np.array([[1.0, 2.0], [-1.0, -2.0]])
+    k = K.fc_kernels(x, depth=1)
+    assert k.nngp[0, 1] == 0.0 and k.ntk[0, 1] == 0.0
+
+
+@pytest.mark.parametrize("parameterization", K.PARAMETERIZATIONS)
+@pytest.mark.parametrize("b_std", [None, 0.0, 0.5])
+@pytest.mark.parametrize("with_x2", [False, True])
+def test_fast_relu_path_equals_generic_recursion(parameterization, b_std, with_x2):
+    rng = np.random.default_rng(2)
+    x1 = rng.normal(size=(150, 3))  # two tiles per side
+    x2 = rng.normal(size=(40, 3)) if with_x2 else None
+    kw = dict(depth=3, W_std=1.4, b_std=b_std, parameterization=parameterization, width=32)
+    fast = K.fc_kernels(x1, x2, **kw)
+    coefs = (
+        K._dense_coefficients(1.4, b_std, parameterization, 3),
+        K._dense_coefficients(1.4, b_std, parameterization, 32),
+    )
+    xb = x1 if x2 is None else x2
+    slow = K._fc_generic(x1, xb, x2 is None, 3, K._Expectation("relu"), 1.96, (b_std or 0) ** 2, coefs)
+    assert rel_err(fast.nngp, slow.nngp) < 1e-12
+    assert rel_err(fast.ntk, slow.ntk) < 1e-12
+
+
+def test_symmetric_call_equals_two_argument_call():
+    x = np.random.default_rng(3).normal(size=(260, 5))
+    one = K.fc_kernels(x, depth=4, b_std=0.2)
+    two = K.fc_kernels(x, x, depth=4, b_std=0.2)
+    assert np.array_equal(one.nngp, one.nngp.T) and np.array_equal(one.ntk, one.ntk.T)
+    # off the diagonal the same arithmetic; on it, x2 given leaves cos θ ≈ 1 − 1e-16 unclipped
+    assert rel_err(two.nngp, one.nngp) < 1e-9 and rel_err(two.ntk, one.ntk) < 1e-7
+    rows = K.fc_kernels(x[:70], x[100:], depth=4, b_std=0.2)
+    assert rel_err(rows.ntk, one.ntk[:70, 100:]) < 1e-13
+
+
+def test_resnet_depth_recursion_by_hand():
+    """ReLU, no bias: every block multiplies q by 3/2; Θ follows Θ_l = Θ_{l−1}(1 + 1/2) + q_{l−1}/2."""
+    x = np.array([[1.0, -2.0, 0.5]])
+    q = np.sum(x * x) / 3
+    theta = q
+    for _ in range(3):
+        theta, q = theta + q / 2 + theta / 2, 1.5 * q
+    k = K.resnet_kernels(x, depth=3)
+    np.testing.assert_allclose(k.nngp[0, 0], q / 2, rtol=1e-14)
+    np.testing.assert_allclose(k.ntk[0, 0], q / 2 + theta / 2, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- quadrature
+
+
+def _pairs(n=60, q_hi=4.0, seed=0):
+    rng = np.random.default_rng(seed)
+    qa, qb = rng.uniform(0.05, q_hi, n), rng.uniform(0.05, q_hi, n)
+    rho = rng.uniform(-1, 1, n)
+    rho[:4] = [1.0, -1.0, 0.9999, 0.0]
+    return qa, qb, rho * np.sqrt(qa * qb)
+
+
+def test_quadrature_matches_erf_closed_form():
+    qa, qb, cov = _pairs(q_hi=9.0)
+    closed = K._Expectation("erf").pair(qa, qb, cov)
+    quad = K._Expectation("erf", closed_form=False).pair(qa, qb, cov)
+    for c, q in zip(closed, quad):
+        assert rel_err(q, c) < 1e-8
+    q = np.linspace(0.01, 9.0, 50)
+    for c, d in zip(K._Expectation("erf").diag(q), K._Expectation("erf", closed_form=False).diag(q)):
+        assert rel_err(d, c) < 1e-8
+
+
+def test_quadrature_matches_sin_closed_form():
+    """E[sin u sin v] = e^{−(q+q′)/2} sinh c and E[cos u cos v] = e^{−(q+q′)/2} cosh c."""
+    qa, qb, cov = _pairs(q_hi=6.0)
+    e, ed = K._Expectation("sin").pair(qa, qb, cov)
+    damp = np.exp(-(qa + qb) / 2)
+    assert rel_err(e, damp * np.sinh(cov)) < 1e-9
+    assert rel_err(ed, damp * np.cosh(cov)) < 1e-9
+
+
+def test_quadrature_for_relu_converges_at_its_algebraic_rate():
+    """ReLU's kink (φ′ jumps) limits any fixed grid: the E[φ′φ′] error halves with the step."""
+    qa, qb, cov = _pairs(q_hi=2.0)
+    closed = K._Expectation("relu").pair(qa, qb, cov)
+    errors = []
+    for kappa in (0.2, 0.1, 0.05):
+        K._STEP["relu"] = (kappa, 0.1)
+        try:
+            quad = K._Expectation("relu", closed_form=False).pair(qa, qb, cov)
+        finally:
+            del K._STEP["relu"]
+        errors.append([rel_err(q, c) for q, c in zip(quad, closed)])
+    errors = np.array(errors)  # rows: κ; columns: E[φφ], E[φ′φ′]
+    assert errors[0, 0] < 2e-3 and errors[0, 1] < 0.1
+    assert np.all(errors[1:, 1] < 0.7 * errors[:-1, 1])  # first order in the step
+    assert np.all(errors[1:, 0] < 0.5 * errors[:-1, 0])  # faster for the continuous φφ
+
+
+@pytest.mark.parametrize("name", ["tanh", "gelu", "softplus"])
+def test_quadrature_is_converged_for_smooth_activations(name):
+    qa, qb, cov = _pairs(q_hi=9.0)
+    base = K._Expectation(name).pair(qa, qb, cov)
+    kappa, q0 = K._STEP[name]
+    K._STEP[name] = (kappa / 2, q0)
+    try:
+        fine = K._Expectation(name).pair(qa, qb, cov)
+    finally:
+        K._STEP[name] = (kappa, q0)
+    for b, f in zip(base, fine):
+        assert rel_err(b, f) < 1e-9
+
+
+def test_identity_activation_is_linear():
+    x1, x2 = np.random.default_rng(4).normal(size=(2, 6, 3))
+    k = K.fc_kernels(x1, x2, depth=3, activation="identity", W_std=1.2)
+    lin = x1 @ x2.T / 3 * 1.2**8
+    np.testing.assert_allclose(k.nngp, lin, rtol=1e-13)
+    np.testing.assert_allclose(k.ntk, 4 * lin, rtol=1e-13)  # four dense layers, each adds Σ
+
+
+# --------------------------------------------------------------------------- properties
+
+_inputs = hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 4)),
+                     elements=st.floats(-3, 3, allow_subnormal=False))
+
+
+@given(
+    x=_inputs,
+    depth=st.integers(1, 4),
+    activation=st.sampled_from(["relu", "erf", "tanh"]),
+    W_std=st.floats(0.3, 2.0),
+    b_std=st.one_of(st.none(), st.floats(0.0, 1.0)),
+    arch=st.sampled_from(["fc", "resnet"]),
+)
+def test_kernels_are_symmetric_psd_and_ntk_dominates(x, depth, activation, W_std, b_std, arch):
+    k = FUNCTIONS[arch](x, depth=depth, activation=activation, W_std=W_std, b_std=b_std)
+    for m in k:
+        assert m.dtype == np.float64 and np.all(np.isfinite(m))
+        assert np.array_equal(m, m.T)
+        eig = np.linalg.eigvalsh(m)
+        assert eig[0] >= -1e-9 * max(eig[-1], 1e-300)
+    # Θ = Σ + (non-negative terms) on the diagonal in NTK parameterization
+    assert np.all(np.diag(k.ntk) >= np.diag(k.nngp) * (1 - 1e-12))
+
+
+@given(
+    x=hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(2, 5), st.integers(1, 2)),
+                 elements=st.floats(-2, 2, allow_subnormal=False)),
+    shift=st.integers(1, 4),
+    filter_size=st.integers(1, 4),
+    b_std=st.one_of(st.none(), st.floats(0.0, 1.0)),
+)
+def test_cnn_kernel_is_translation_invariant_symmetric_psd(x, shift, filter_size, b_std):
+    kw = dict(depth=2, filter_size=filter_size, b_std=b_std)
+    k = K.cnn1d_kernels(x, **kw)
+    shifted = K.cnn1d_kernels(np.roll(x, shift, axis=1), **kw)
+    for a, b in zip(k, shifted):
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-14 * np.max(np.abs(a)))
+        assert np.array_equal(a, a.T)
+        assert np.linalg.eigvalsh(a)[0] >= -1e-9 * max(np.max(np.abs(a)), 1e-300)
+
+
+def test_cnn_kernel_sees_relative_shifts():
+    """Shifting only one input does change the kernel: the invariance above is not vacuous."""
+    x = np.random.default_rng(5).normal(size=(2, 6, 2))
+    k = K.cnn1d_kernels(x[:1], x[1:], depth=2)
+    k_shift = K.cnn1d_kernels(x[:1], np.roll(x[1:], 2, axis=1), depth=2)
+    assert abs(k.ntk[0, 0] - k_shift.ntk[0, 0]) > 1e-3 * abs(k.ntk[0, 0])
+
+
+def test_standard_parameterization_ntk_is_affine_in_width(points):
+    """Θ_std = A + n B with B ≥ 0 (every hidden dense layer adds n Σ); the NNGP ignores n."""
+    x1, _ = points
+    ks = [K.fc_kernels(x1, depth=3, b_std=0.1, parameterization="standard", width=n) for n in (10, 20, 30)]
+    np.testing.assert_allclose(ks[2].ntk - ks[1].ntk, ks[1].ntk - ks[0].ntk, rtol=1e-10)
+    assert np.all(np.diag(ks[1].ntk - ks[0].ntk) > 0)
+    np.testing.assert_array_equal(ks[0].nngp, ks[2].nngp)
+    ntk_param = K.fc_kernels(x1, depth=3, b_std=0.1)
+    np.testing.assert_allclose(ks[0].nngp, ntk_param.nngp, rtol=1e-14)
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+
+
+def _last_layer_gram(model, params, x):
+    """J_out J_outᵀ for the output layer's parameters: (W_std²/n) φ φ′ᵀ + b_std², an estimate of Σ."""
+
+    def f(last):
+        return model.apply(params[:-1] + [last], x)
+
+    jac = jax.jacrev(f)(params[-1])
+    flat = jnp.concatenate([j.reshape(x.shape[0], -1) for j in jax.tree_util.tree_leaves(jac)], axis=1)
+    return flat @ flat.T
+
+
+def _monte_carlo(model, x, seeds):
+    ntk_fn = empirical_ntk_fn(model)
+    ntks, nngps = [], []
+    for seed in seeds:
+        params = model.init(seed, x.shape[-1])
+        ntks.append(np.asarray(ntk_fn(params, x), dtype=np.float64))
+        nngps.append(np.asarray(_last_layer_gram(model, params, jnp.asarray(x)), dtype=np.float64))
+    return np.array(ntks), np.array(nngps)
+
+
+def _assert_close_in_distribution(samples, analytic, width, depth):
+    """The mean over S seeds is within 5 standard errors (fluctuations ~ 1/√width) plus an
+    O(depth/width) allowance for the finite-width bias of the mean (Hanin & Nica 2019,
+    arXiv:1909.05989)."""
+    mean = samples.mean(axis=0)
+    sem = samples.std(axis=0, ddof=1) / math.sqrt(len(samples))
+    bias = 2.0 * (depth + 1) / width * np.max(np.abs(analytic))
+    excess = np.abs(mean - analytic) - (5 * sem + bias)
+    assert np.all(excess <= 0), f"worst excess {excess.max():.3g}, scale {np.max(np.abs(analytic)):.3g}"
+    # the test has power: the allowed error is a few per cent of the kernel
+    assert np.max(5 * sem + bias) < 0.1 * np.max(np.abs(analytic))
+
+
+@pytest.mark.parametrize(
+    "activation, W_std, b_std",
+    [("relu", 1.4, 0.3), ("erf", 1.2, 0.2), ("tanh", 1.5, None)],
+)
+def test_fc_monte_carlo(activation, W_std, b_std):
+    width, depth = 1024, 2
+    x = np.random.default_rng(6).normal(size=(5, 3)).astype(np.float32)
+    net = mlp(width, depth, activation=activation, W_std=W_std, b_std=b_std)
+    ntks, nngps = _monte_carlo(net, x, range(12))
+    k = K.fc_kernels(x.astype(np.float64), depth=depth, activation=activation, W_std=W_std, b_std=b_std)
+    _assert_close_in_distribution(ntks, k.ntk, width, depth)
+    _assert_close_in_distribution(nngps, k.nngp, width, depth)
+
+
+def test_fc_monte_carlo_standard_parameterization():
+    width, depth = 512, 2
+    x = np.random.default_rng(7).normal(size=(5, 3)).astype(np.float32)
+    net = mlp(width, depth, b_std=0.2, parameterization="standard")
+    ntks, _ = _monte_carlo(net, x, range(12))
+    k = K.fc_kernels(x.astype(np.float64), depth=depth, b_std=0.2, parameterization="standard", width=width)
+    _assert_close_in_distribution(ntks, k.ntk, width, depth)
+
+
+def test_resnet_monte_carlo():
+    width, depth = 512, 2
+    x = np.random.default_rng(8).normal(size=(5, 3)).astype(np.float32)
+    net = resnet(width, depth, W_std=1.1, b_std=0.2)
+    ntks, nngps = _monte_carlo(net, x, range(12))
+    k = K.resnet_kernels(x.astype(np.float64), depth=depth, W_std=1.1, b_std=0.2)
+    _assert_close_in_distribution(ntks, k.ntk, width, depth)
+    _assert_close_in_distribution(nngps, k.nngp, width, depth)
+
+
+def test_cnn1d_monte_carlo():
+    channels, depth = 256, 2
+    x = np.random.default_rng(9).normal(size=(4, 6, 2)).astype(np.float32)
+    net = cnn1d(channels, depth, filter_size=3, b_std=0.2)
+    ntks, nngps = _monte_carlo(net, x, range(12))
+    k = K.cnn1d_kernels(x.astype(np.float64), depth=depth, filter_size=3, b_std=0.2)
+    _assert_close_in_distribution(ntks, k.ntk, channels, depth)
+    _assert_close_in_distribution(nngps, k.nngp, channels, depth)
+
+
+# --------------------------------------------------------------------------- validation
+
+_X = np.ones((3, 2))
+
+
+@pytest.mark.parametrize(
+    "call, error, name",
+    [
+        (lambda: K.fc_kernels(np.ones(3), depth=1), ValueError, "x1"),
+        (lambda: K.fc_kernels(np.ones((2, 3, 1)), depth=1), ValueError, "x1"),
+        (lambda: K.fc_kernels(None, depth=1), TypeError, "x1"),
+        (lambda: K.fc_kernels(_X, np.ones((2, 3)), depth=1), ValueError, "x2"),
+        (lambda: K.fc_kernels(_X, np.ones(2), depth=1), ValueError, "x2"),
+        (lambda: K.fc_kernels(np.array([[1.0, np.nan]]), depth=1), ValueError, "x1"),
+        (lambda: K.fc_kernels(_X, np.array([[np.inf, 0.0]]), depth=1), ValueError, "x2"),
+        (lambda: K.fc_kernels(_X, depth=0), ValueError, "depth"),
+        (lambda: K.fc_kernels(_X, depth=2.0), TypeError, "depth"),
+        (lambda: K.fc_kernels(_X, depth=True), TypeError, "depth"),
+        (lambda: K.fc_kernels(_X, depth=1, activation="swish"), ValueError, "activation"),
+        (lambda: K.fc_kernels(_X, depth=1, activation=None), TypeError, "activation"),
+        (lambda: K.fc_kernels(_X, depth=1, W_std=-1.0), ValueError, "W_std"),
+        (lambda: K.fc_kernels(_X, depth=1, b_std=-0.1), ValueError, "b_std"),
+        (lambda: K.fc_kernels(_X, depth=1, W_std=float("nan")), ValueError, "W_std"),
+        (lambda: K.fc_kernels(_X, depth=1, parameterization="mup"), ValueError, "parameterization"),
+        (lambda: K.fc_kernels(_X, depth=1, parameterization="standard"), ValueError, "width"),
+        (lambda: K.fc_kernels(_X, depth=1, parameterization="standard", width=0), ValueError, "width"),
+        (lambda: K.resnet_kernels(_X, depth=0), ValueError, "depth"),
+        (lambda: K.resnet_kernels(_X, depth=1, parameterization="standard"), ValueError, "width"),
+        (lambda: K.cnn1d_kernels(_X, depth=1), ValueError, "x1"),
+        (lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), np.ones((2, 5, 1)), depth=1), ValueError, "x2"),
+        (lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), depth=1, filter_size=0), ValueError, "filter_size"),
+        (lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), depth=1, parameterization="standard"), ValueError,
+         "channels"),
+        (lambda: K.relu_two_layer_ntk(_X, np.ones((2, 3))), ValueError, "x2"),
+        (lambda: K.relu_two_layer_ntk(_X, W_std=-2.0), ValueError, "W_std"),
+    ],
+)
+def test_bad_input_names_the_argument(call, error, name):
+    with pytest.raises(error, match=name):
+        call()

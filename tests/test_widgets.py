@@ -1,0 +1,286 @@
+"""Explorer: controls → figures updated in place, errors shown as messages, latencies recorded."""
+
+import html
+
+import ipywidgets
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from ntk_helpers import plotting as P
+from ntk_helpers import widgets as W
+from ntk_helpers.errors import DivergenceError
+
+X = np.linspace(0.0, 1.0, 11)
+LAMBDA_MAX = 4.0  # a toy "kernel": gradient descent on one eigen-direction with eigenvalue λ
+
+
+def gd_residual(eta, steps=20):
+    """|1 − ηλ|^t: the residual of discrete gradient descent along an eigenvector."""
+    t = np.arange(steps)
+    return np.abs(1.0 - eta * LAMBDA_MAX) ** t
+
+
+def make_toy(**kwargs):
+    """Two figures: a line y = a·x and the gradient-descent residual for step size η."""
+    line = P.live(P.plot_lines(X, {"network": np.zeros_like(X)}))
+    decay = P.live(P.plot_lines(np.arange(20), {"analytic": np.ones(20)}, log_y=True))
+    calls = []
+
+    def update(v):
+        calls.append(dict(v))
+        line.data[0].y = v["a"] * X
+        eta = v["eta"]
+        if eta >= 2.0 / LAMBDA_MAX:
+            raise DivergenceError(
+                f"training diverges: η = {eta:.2f} > 2/λ_max = {2 / LAMBDA_MAX:.2f}")
+        decay.data[0].y = gd_residual(eta)
+
+    controls = {
+        "a": ipywidgets.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.5),
+        "eta": W.float_log_slider("η", -2, 0, 0.1),
+    }
+    explorer = W.Explorer(controls, [line, decay], update, **kwargs)
+    return explorer, line, decay, calls
+
+
+def test_initial_update_fills_the_figures():
+    explorer, line, decay, calls = make_toy(title="toy")
+    assert calls == [{"a": 1.0, "eta": 0.1}]
+    np.testing.assert_allclose(line.data[0].y, X)
+    np.testing.assert_allclose(decay.data[0].y, 0.6 ** np.arange(20))
+    assert explorer.message is None and explorer in W.Explorer.instances
+
+
+def test_control_change_updates_trace_data_in_place():
+    explorer, line, decay, _ = make_toy()
+    trace = line.data[0]
+    explorer.controls["a"].value = -1.5  # what a slider move in the browser does
+    assert line.data[0] is trace  # the same trace object, new data
+    np.testing.assert_allclose(trace.y, -1.5 * X)
+    explorer.controls["eta"].value = 0.2
+    np.testing.assert_allclose(decay.data[0].y, 0.2 ** np.arange(20), rtol=1e-12)
+    assert len(explorer.latencies["a"]) == 1 and len(explorer.latencies["eta"]) == 1
+
+
+def test_one_message_per_figure_per_change():
+    explorer, line, decay, _ = make_toy()
+    sent = []
+    for fig in (line, decay):
+        original = fig.plotly_update
+
+        def counting(*args, _original=original, _fig=fig, **kwargs):
+            sent.append(_fig)
+            return _original(*args, **kwargs)
+
+        fig.plotly_update = counting
+    explorer.set("eta", 0.05)
+    assert sorted(map(id, sent)) == sorted([id(line), id(decay)])
+
+
+def test_divergence_shows_a_message_and_keeps_the_last_finite_data():
+    explorer, line, decay, _ = make_toy()
+    before_line = np.array(line.data[0].y)
+    before_decay = np.array(decay.data[0].y)
+    explorer.set("a", 2.0)  # a valid change first
+    explorer.set("eta", 0.9)  # η = 0.9 > 2/λ_max = 0.5: diverges
+    expected = "training diverges: η = 0.90 > 2/λ_max = 0.50"
+    assert explorer.message == expected
+    for fig in (line, decay):
+        assert P.message_text(fig) == expected
+        for trace in fig.data:
+            assert np.all(np.isfinite(trace.y))
+    # nothing of the failed update was drawn, not even the part written before the error
+    np.testing.assert_allclose(line.data[0].y, 2.0 * X)
+    assert not np.allclose(line.data[0].y, before_line)
+    np.testing.assert_allclose(decay.data[0].y, before_decay)
+    status = html.unescape(explorer.status.value)
+    assert expected in status and "Traceback" not in status
+    assert explorer.errors["eta"] == 1 and len(explorer.latencies["eta"]) == 1
+    # the next successful update clears the message
+    explorer.set("eta", 0.25)
+    assert explorer.message is None
+    assert P.message_text(line) is None and P.message_text(decay) is None
+    np.testing.assert_allclose(decay.data[0].y, 0.0 ** np.arange(20))
+    assert "ms" in explorer.status.value
+
+
+def test_non_finite_data_is_never_drawn():
+    fig = P.live(P.plot_lines(X, {"network": X}))
+
+    def update(v):  # forgets to check: gradient descent with η above 2/λ_max overflows
+        with np.errstate(over="ignore"):
+            fig.data[0].y = np.abs(1.0 - v["eta"] * LAMBDA_MAX) ** (1000.0 * X)
+
+    explorer = W.Explorer({"eta": ipywidgets.FloatSlider(value=0.1, max=1.0)}, [fig], update)
+    good = np.array(fig.data[0].y)
+    explorer.set("eta", 0.8)  # |1 − 3.2|^1000 overflows to inf
+    assert explorer.message is not None and "not finite" in explorer.message
+    np.testing.assert_allclose(fig.data[0].y, good)
+    assert np.all(np.isfinite(fig.data[0].y))
+
+
+@pytest.mark.parametrize("error", [ValueError("width must be ≥ 1"), FloatingPointError("overflow")])
+def test_value_and_floating_point_errors_become_messages(error):
+    fig = P.live(P.figure())
+    fig.add_scatter(y=[0.0, 1.0])
+
+    def update(v):
+        if v["n"] > 1:
+            raise error
+        fig.data[0].y = [v["n"], 0.0]
+
+    explorer = W.Explorer({"n": ipywidgets.IntSlider(value=0, max=3)}, [fig], update)
+    explorer.set("n", 2)
+    assert P.message_text(fig) == str(error)
+    assert list(fig.data[0].y) == [0.0, 0.0]
+
+
+def test_other_errors_propagate_and_draw_nothing():
+    fig = P.live(P.figure())
+    fig.add_scatter(y=[0.0, 1.0])
+
+    def update(v):
+        fig.data[0].y = [v["n"], v["n"]]
+        if v["n"] == 2:
+            raise KeyError("a bug")
+
+    explorer = W.Explorer({"n": ipywidgets.IntSlider(value=0, max=3)}, [fig], update)
+    with pytest.raises(KeyError):
+        explorer.set("n", 2)
+    assert list(fig.data[0].y) == [0.0, 0.0] and not explorer.busy
+
+
+def test_latencies_busy_flag_and_status():
+    seen = []
+    fig = P.live(P.figure())
+    fig.add_scatter(y=[0.0])
+    explorer = None
+
+    def update(v):
+        if explorer is not None:
+            seen.append((explorer.busy, explorer.status.value))
+        fig.data[0].y = [v["k"]]
+
+    explorer = W.Explorer({"k": ipywidgets.IntSlider(value=0, max=10)}, [fig], update)
+    for k in (1, 2, 3, 2):
+        seconds = explorer.set("k", k)
+        assert seconds == explorer.latencies["k"][-1]
+    assert len(explorer.latencies["k"]) == 4
+    assert all(0 < s < 5 for s in explorer.latencies["k"])
+    assert all(busy and "computing" in status for busy, status in seen)
+    assert not explorer.busy and "computing" not in explorer.status.value
+
+
+def test_set_same_value_and_bad_arguments():
+    explorer, line, _, calls = make_toy()
+    n = len(calls)
+    explorer.set("a", 1.0)  # unchanged value: still redrawn and timed
+    assert len(calls) == n + 1 and len(explorer.latencies["a"]) == 1
+    with pytest.raises(ValueError, match="name must be one of"):
+        explorer.set("b", 1.0)
+    slider = W.log_slider("width n", [16, 32, 64])
+    ex2 = W.Explorer({"n": slider}, [P.live(P.figure())], lambda v: None)
+    with pytest.raises(ValueError, match="not allowed for control 'n'"):
+        ex2.set("n", 48)
+
+
+def test_static_figure_equals_the_widget_state():
+    explorer, line, decay, _ = make_toy()
+    explorer.set("a", -0.5)
+    explorer.set("eta", 0.9)  # a message is part of the state too
+    static = explorer.static_figure(0)
+    assert type(static) is go.Figure
+    assert static.to_dict() == line.to_dict()
+    assert [s.to_dict() for s in explorer.static_figures()] == [line.to_dict(), decay.to_dict()]
+    explorer.set("a", 1.5)  # a copy: later updates do not change it
+    np.testing.assert_allclose(static.data[0].y, -0.5 * X)
+    with pytest.raises(ValueError, match="index"):
+        explorer.static_figure(2)
+
+
+def test_widget_layout_and_display():
+    explorer, line, decay, _ = make_toy(title="toy")
+    box = explorer.widget
+    assert isinstance(box, ipywidgets.VBox)
+    flat = []
+
+    def walk(w):
+        flat.append(w)
+        for child in getattr(w, "children", ()):
+            walk(child)
+
+    walk(box)
+    assert all(c in flat for c in explorer.controls.values())
+    assert line in flat and decay in flat and explorer.status in flat
+    bundle = explorer._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+
+
+def test_close_stops_updates():
+    explorer, line, _, calls = make_toy()
+    n = len(calls)
+    explorer.close()
+    explorer.controls["a"].value = 2.0
+    assert len(calls) == n
+
+
+def test_constructor_validation():
+    fig = P.live(P.figure())
+    with pytest.raises(ValueError, match="controls"):
+        W.Explorer({}, [fig], lambda v: None)
+    with pytest.raises(TypeError, match=r"controls\['a'\]"):
+        W.Explorer({"a": ipywidgets.Button()}, [fig], lambda v: None)
+    with pytest.raises(TypeError, match="figures"):
+        W.Explorer({"a": ipywidgets.IntSlider()}, [], lambda v: None)
+    with pytest.raises(TypeError, match="update"):
+        W.Explorer({"a": ipywidgets.IntSlider()}, [fig], None)
+
+
+def test_log_slider_labels_and_values():
+    widths = [2**k for k in range(4, 13)]
+    slider = W.log_slider("width n", widths, 256)
+    assert slider.value == 256 and slider.label == "2⁸ = 256"
+    labels = [label for label, _ in slider.options]
+    assert labels[0] == "2⁴ = 16" and labels[-1] == "2¹² = 4096"
+    assert slider.continuous_update
+    slider.index += 1
+    assert slider.value == 512
+    custom = W.log_slider("L", [1, 2, 3], labels=lambda v: f"L = {v}", continuous_update=False)
+    assert custom.options == (("L = 1", 1), ("L = 2", 2), ("L = 3", 3))
+    assert not custom.continuous_update
+    with pytest.raises(ValueError, match="value must be one of"):
+        W.log_slider("n", [1, 2], 3)
+    with pytest.raises(ValueError, match="values must be distinct"):
+        W.log_slider("n", [1, 1])
+    with pytest.raises(ValueError, match="labels must have"):
+        W.log_slider("n", [1, 2], labels=["a"])
+
+
+def test_float_log_slider_range_and_validation():
+    slider = W.float_log_slider("η", -3, 0, 0.01)
+    assert slider.base == 10 and (slider.min, slider.max) == (-3, 0)
+    assert slider.value == pytest.approx(0.01)
+    with pytest.raises(ValueError, match="min_exp must be < max_exp"):
+        W.float_log_slider("η", 0, -3, 0.1)
+    with pytest.raises(ValueError, match="value must be in"):
+        W.float_log_slider("η", -3, 0, 5.0)
+    with pytest.raises(TypeError, match="min_exp"):
+        W.float_log_slider("η", "a", 0, 0.1)
+
+
+def test_format_number():
+    assert W.format_number(1024) == "2¹⁰ = 1024"
+    assert W.format_number(3) == "3" and W.format_number(2) == "2"
+    assert W.format_number(0.125) == "0.125"
+    assert W.format_number(1e-4) == "0.0001" and W.format_number(3e-7) == "3×10⁻⁷"
+    assert W.format_number("relu") == "relu"
+
+
+def test_ensure_finite():
+    a = np.array([1.0, 2.0])
+    assert W.ensure_finite("loss", a) is a
+    with pytest.raises(DivergenceError, match="loss"):
+        W.ensure_finite("loss", np.array([1.0, np.nan]))
+    assert issubclass(DivergenceError, ArithmeticError)
