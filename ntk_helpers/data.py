@@ -105,3 +105,32 @@ def fourier_target(angles, freqs, amplitudes=None) -> np.ndarray:
     if freqs.ndim != 1 or amps.shape != freqs.shape:
         raise ValueError(f"freqs and amplitudes must be 1-D of equal length, got {freqs.shape}, {amps.shape}")
     return np.cos(np.outer(phi, freqs)) @ amps
+
+
+def fourier_features(angles, freqs, weights=None) -> np.ndarray:
+    """Fourier features of angles: γ(φ) = [a_j cos(b_j φ) …, a_j sin(b_j φ) …], shape (N, 2m).
+
+    With integer frequencies b_j the map is periodic, and γ(φ)·γ(φ′) = Σ_j a_j² cos(b_j (φ − φ′))
+    depends on φ − φ′ only, so any kernel of a network fed with γ stays rotation invariant
+    (Tancik et al. 2020, arXiv:2006.10739, who draw b_j at random with a scale σ).
+    Introduced in notebook 04.
+
+    Args:
+      angles: (N,) angles φ.
+      freqs: (m,) integer frequencies b_j.
+      weights: (m,) amplitudes a_j ≥ 0 (default: all 1).
+
+    Example:
+      >>> phi, _ = circle(4)
+      >>> np.round(fourier_features(phi, [1]), 12).tolist() == np.round(circle(4)[1], 12).tolist()
+      True
+    """
+    phi = np.asarray(check_array("angles", angles, ndim=1), dtype=np.float64)
+    b = np.asarray(check_array("freqs", freqs, ndim=1))
+    if b.size == 0 or not np.all(b == np.round(b)):
+        raise ValueError(f"freqs must be a non-empty 1-D array of integers, got {freqs!r}")
+    a = np.ones(b.shape) if weights is None else np.asarray(check_array("weights", weights, ndim=1), dtype=np.float64)
+    if a.shape != b.shape or np.any(a < 0):
+        raise ValueError(f"weights must be {b.shape[0]} non-negative numbers, got {weights!r}")
+    arg = np.outer(phi, b.astype(np.float64))
+    return np.concatenate([a * np.cos(arg), a * np.sin(arg)], axis=1)

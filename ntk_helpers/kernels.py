@@ -12,8 +12,8 @@ agree number for number with ``stax``'s ``kernel_fn`` (see CONVENTIONS.md):
 * nonlinearity φ with (u, v) ~ N(0, [[Σ(x,x), Σ(x,x′)], [Σ(x,x′), Σ(x′,x′)]]):
   Σ ← E[φ(u) φ(v)], Θ ← Θ · E[φ′(u) φ′(v)].
 
-ReLU uses the arc-cosine kernels of Cho & Saul (2009), halved:
-E[φφ] = √(q q′) (sin θ + (π − θ) cos θ) / (2π), E[φ′φ′] = (π − θ) / (2π), with cos θ = Σ/√(q q′).
+ReLU uses the arc-cosine kernels of Cho & Saul (2009), halved: with cos θ = Σ/√(q q′),
+E[φφ] = √(q q′) (sin θ + (π − θ) cos θ) / (2π) and E[φ′φ′] = (π − θ) / (2π).
 Erf uses Williams' (1997) closed form. Any other activation of
 :mod:`ntk_helpers.activations` is integrated numerically on a two-dimensional grid
 (:func:`quadrature_nodes`).
@@ -64,7 +64,9 @@ def _check_inputs(x1, x2, ndim):
     check_array("x1", x1, ndim=ndim)
     x1 = np.asarray(x1, dtype=np.float64)
     if x1.shape[-1] < 1 or (ndim == 3 and x1.shape[1] < 1):
-        raise ValueError(f"x1 must have shape {names[ndim]} with non-empty feature axes, got {x1.shape}")
+        raise ValueError(
+            f"x1 must have shape {names[ndim]} with non-empty feature axes, got {x1.shape}"
+        )
     if x2 is None:
         return x1, None
     check_array("x2", x2, ndim=ndim)
@@ -82,12 +84,16 @@ def _check_config(depth, activation, W_std, b_std, parameterization, width_name,
     W_std = check_nonneg("W_std", W_std)
     b_std = check_nonneg("b_std", b_std, allow_none=True)
     if not isinstance(parameterization, str):
-        raise TypeError(f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}")
+        raise TypeError(
+            f"parameterization must be one of {PARAMETERIZATIONS}, got {parameterization!r}"
+        )
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     if width is not None:
         width = check_positive_int(width_name, width)
     elif parameterization == "standard":
-        raise ValueError(f"{width_name} is required with parameterization='standard' (its NTK grows with it)")
+        raise ValueError(
+            f"{width_name} is required with parameterization='standard' (its NTK grows with it)"
+        )
     return depth, W_std, b_std, width
 
 
@@ -100,12 +106,12 @@ def _dense_coefficients(W_std, b_std, parameterization, fan_in):
 
 # --------------------------------------------------------------------------- Gaussian expectations
 
-# Quadrature for activations without a closed form. The integrands φ(√q z) e^{−z²/2} are analytic
-# in a strip around the real axis whose width shrinks like 1/√q (tanh has poles at z = ±iπ/(2√q)),
-# and on such functions the trapezoidal rule on a uniform grid converges exponentially, much
-# faster than Gauss–Hermite (tanh at q = 4: 123 uniform nodes reach 1e-10 where 400
-# Gauss–Hermite nodes do not reach 1e-9). The step is h = min(0.7, κ / √(q_max + q₀)), with
-# (κ, q₀) measured per activation so that one-dimensional expectations are within ~1e-10
+# Quadrature for activations without a closed form. The integrands φ(√q z) e^{−z²/2} are
+# analytic in a strip around the real axis whose width shrinks like 1/√q (tanh has poles at
+# z = ±iπ/(2√q)), and on such functions the trapezoidal rule on a uniform grid converges
+# exponentially, much faster than Gauss–Hermite (tanh at q = 4: 123 uniform nodes reach 1e-10
+# where 400 Gauss–Hermite nodes do not reach 1e-9). The step is h = min(0.7, κ / √(q_max + q₀)),
+# with (κ, q₀) measured per activation so that one-dimensional expectations are within ~1e-10
 # relative, and the grid spans |z| ≤ 9.
 _STEP = {
     "tanh": (0.28, 0.11),
@@ -185,7 +191,9 @@ class _Expectation:
         if self.closed and self.name == "relu":
             return 0.5 * q, np.full_like(q, 0.5)
         if self.closed and self.name == "erf":
-            return (2 / math.pi) * np.arcsin(2 * q / (1 + 2 * q)), (4 / math.pi) / np.sqrt(1 + 4 * q)
+            return (2 / math.pi) * np.arcsin(2 * q / (1 + 2 * q)), (4 / math.pi) / np.sqrt(
+                1 + 4 * q
+            )
         if self.closed:  # identity
             return q.copy(), np.ones_like(q)
         z, w = quadrature_nodes(self.name, np.max(q, initial=0.0) if q_max is None else q_max)
@@ -227,7 +235,7 @@ class _Expectation:
         inner = (sb * np.sqrt(1 - rho * rho))[:, None, None] * z  # (P, 1, nodes)
         slope = (sb * rho)[:, None, None]
         z_out, w_out = z, w
-        if self.name in _ODD:  # (z₁, z₂) → (−z₁, −z₂) leaves φ(u)φ(v) and φ′(u)φ′(v) unchanged
+        if self.name in _ODD:  # (z₁, z₂) → (−z₁, −z₂) leaves φ(u)φ(v) and φ′(u)φ′(v) as they are
             keep = z >= 0
             z_out, w_out = z[keep], np.where(z[keep] == 0, w[keep], 2 * w[keep])
         e, ed = np.zeros_like(rho), np.zeros_like(rho)
@@ -331,11 +339,16 @@ def _fc_relu(xa, xb, symmetric, depth, W2, b2, coefs):
             qs.append(0.5 * W2 * qs[-1] + b2)
         with np.errstate(divide="ignore", invalid="ignore"):
             inv = [np.where(q > 0, 1 / np.sqrt(q), 0.0) for q in qs]
-            mu = [np.where(q1 > 0, np.sqrt(q0 / q1), 0.0) / math.sqrt(_TWO_PI) for q0, q1 in zip(qs, qs[1:])]
+            mu = [
+                np.where(q1 > 0, np.sqrt(q0 / q1), 0.0) / math.sqrt(_TWO_PI)
+                for q0, q1 in zip(qs, qs[1:])
+            ]
         return inv, mu, np.sqrt(qs[-1])
 
     inv_a, mu_a, root_a = chain(xa, q0a)
-    inv_b, mu_b, root_b = (inv_a, mu_a, root_a) if symmetric else chain(xb, np.einsum("ij,ij->i", xb, xb) / d)
+    inv_b, mu_b, root_b = (
+        (inv_a, mu_a, root_a) if symmetric else chain(xb, np.einsum("ij,ij->i", xb, xb) / d)
+    )
     no_bias = b2 == 0.0
     # Without a bias q_{l+1} = W² q_l / 2, so W² μ_a μ_b is exactly 1/π for every pair.
     buffers = [np.empty(_BLOCK * _BLOCK) for _ in range(5)]
@@ -380,9 +393,11 @@ def _fc_relu(xa, xb, symmetric, depth, W2, b2, coefs):
                 nt *= a * m_a
                 nt *= m_b
                 np.multiply(inv_a[layer + 1][i, None], inv_b[layer + 1][None, j], out=tmp)
-                rho += b2 * tmp
+                tmp *= b2
+                rho += tmp
                 if c:
-                    nt += c * tmp
+                    tmp *= c / b2
+                    nt += tmp
             if c and no_bias:
                 np.multiply(inv_a[layer + 1][i, None], inv_b[layer + 1][None, j], out=tmp)
                 tmp *= c
@@ -422,9 +437,11 @@ def fc_kernels(
 
     ReLU uses the arc-cosine closed form (Cho & Saul 2009), erf Williams' closed form, and
     the other activations a two-dimensional quadrature (:func:`quadrature_nodes`; ~1e-10
-    relative, cost ∝ nodes² per pair and layer). When ``x2`` is None the kernel of ``x1`` with itself is computed once per pair,
-    exactly symmetric, with cos θ = 1 exactly on its diagonal. Memory beyond the two outputs is a
-    few small tiles.
+    relative; its cost per pair and layer is the number of nodes squared, 10³–10⁴, so keep N in
+    the hundreds there). When ``x2`` is None the kernel of ``x1`` with itself is computed once
+    per pair, exactly symmetric, with cos θ = 1 exactly on its diagonal (computing arccos of a
+    rounded 1 − 1e-16 would put θ ≈ 1e-8 into the NTK). ReLU works in place on cache-sized
+    tiles: memory beyond the two outputs is a few hundred kB.
 
     Introduced in notebook 02 (one hidden layer); notebook 03 varies the depth.
 
@@ -452,7 +469,9 @@ def fc_kernels(
              [0.0796, 0.5   ]])
     """
     x1, x2 = _check_inputs(x1, x2, 2)
-    depth, W_std, b_std, width = _check_config(depth, activation, W_std, b_std, parameterization, "width", width)
+    depth, W_std, b_std, width = _check_config(
+        depth, activation, W_std, b_std, parameterization, "width", width
+    )
     W2, b2 = W_std**2, (b_std or 0.0) ** 2
     coefs = (
         _dense_coefficients(W_std, b_std, parameterization, x1.shape[1]),
@@ -567,7 +586,9 @@ def resnet_kernels(
              [0.2373, 0.5625]])
     """
     x1, x2 = _check_inputs(x1, x2, 2)
-    depth, W_std, b_std, width = _check_config(depth, activation, W_std, b_std, parameterization, "width", width)
+    depth, W_std, b_std, width = _check_config(
+        depth, activation, W_std, b_std, parameterization, "width", width
+    )
     W2, b2 = W_std**2, (b_std or 0.0) ** 2
     (a0, c0) = _dense_coefficients(W_std, b_std, parameterization, x1.shape[1])
     (a, c) = _dense_coefficients(W_std, b_std, parameterization, width)
@@ -596,7 +617,7 @@ def resnet_kernels(
     return _tiled(len(x1), len(xb), symmetric, block, tile)
 
 
-# --------------------------------------------------------------------------- 1-D convolutional network
+# ----------------------------------------------------------------------- 1-D convolutional network
 
 
 def cnn1d_kernels(
@@ -674,7 +695,7 @@ def cnn1d_kernels(
     )
     qa, qb = _split(qs, len(x1), symmetric)
     length = x1.shape[1]
-    rows = max(1, (1 << 21) // (len(xb) * length * length))  # bound each block to ~16 MB
+    rows = max(1, (1 << 19) // max(1, len(xb) * length * length))  # ~4 MB per array
 
     nngp = np.empty((len(x1), len(xb)))
     ntk = np.empty((len(x1), len(xb)))

@@ -55,3 +55,48 @@ def loglog_fit(x, y) -> LineFit:
         raise ValueError("x and y must be positive for a log-log fit")
     slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
     return LineFit(float(slope), float(intercept))
+
+
+def decay_rate(t, amplitude, *, t_max=None, floor: float = 0.1):
+    """Exponential decay rate r of a ≈ a₀ e^{−r t}, fitted on the early, clean part of a curve.
+
+    A least-squares line through (t, log(a / a₀)) over the leading run of points with
+    t ≤ ``t_max`` and a / a₀ > ``floor`` (at least two points); the rate is minus its slope.
+    For a residual mode under discrete gradient descent, a_t = a₀ (1 − ηλ)^t gives
+    r = −log(1 − ηλ) ≈ ηλ. Introduced in notebook 04.
+
+    Args:
+      t: (T,) increasing times (steps), starting with the reference point a₀.
+      amplitude: (T,) or (T, K) positive amplitudes, one column per mode.
+      t_max: ignore points after this time (None: no limit).
+      floor: stop at the first point that has fallen to ``floor`` × a₀ or below (0 < floor < 1).
+
+    Returns:
+      The rate (float), or (K,) rates for a 2-D ``amplitude``.
+
+    Example:
+      >>> t = np.arange(6)
+      >>> round(decay_rate(t, 3.0 * 0.5**t, floor=0.01), 6), round(float(np.log(2)), 6)
+      (0.693147, 0.693147)
+    """
+    t = np.asarray(check_array("t", t, ndim=1), dtype=np.float64)
+    a = np.asarray(check_array("amplitude", amplitude, ndim=(1, 2)), dtype=np.float64)
+    if a.shape[0] != t.shape[0]:
+        raise ValueError(f"amplitude must have {t.shape[0]} rows (one per time), got shape {a.shape}")
+    if t.size < 2 or np.any(np.diff(t) <= 0):
+        raise ValueError("t must hold at least 2 strictly increasing times")
+    if not 0.0 < floor < 1.0:
+        raise ValueError(f"floor must be in (0, 1), got {floor}")
+    cols = a.reshape(t.size, -1)
+    if np.any(cols[0] <= 0):
+        raise ValueError("amplitude must be positive at the first time")
+    rates = []
+    for col in cols.T:
+        ok = (col / col[0] > floor) & (t <= (np.inf if t_max is None else t_max))
+        n = t.size if ok.all() else int(np.argmin(ok))
+        if n < 2:
+            raise ValueError("fewer than 2 points before the amplitude reaches floor (or t_max): "
+                             "record more often or lower floor")
+        rates.append(-np.polyfit(t[:n] - t[0], np.log(col[:n] / col[0]), 1)[0])
+    rates = np.asarray(rates)
+    return float(rates[0]) if a.ndim == 1 else rates

@@ -143,9 +143,12 @@ def float_log_slider(
 ) -> ipywidgets.FloatLogSlider:
     """A slider over base**min_exp … base**max_exp, moving evenly in the exponent.
 
+    ``value`` is rounded onto the slider's grid base**(min_exp + k·step), as the browser would
+    round it (0.05 with step 0.05 becomes 10^-1.3 ≈ 0.0501).
+
     Example:
       >>> s = float_log_slider("η", -3, 0, 0.1)
-      >>> s.min, s.max, s.value
+      >>> s.min, s.max, round(s.value, 12)
       (-3.0, 0.0, 0.1)
     """
     for name, v in (("min_exp", min_exp), ("max_exp", max_exp), ("value", value), ("base", base),
@@ -163,8 +166,12 @@ def float_log_slider(
     low, high = base**min_exp, base**max_exp
     if not low * (1 - 1e-12) <= value <= high * (1 + 1e-12):
         raise ValueError(f"value must be in [{low:g}, {high:g}], got {value}")
+    # The browser puts the slider on its grid min_exp + k·step and sends that value back as
+    # soon as it is drawn; start on the grid so that drawing it changes nothing.
+    k = round((math.log(value, base) - min_exp) / step)
+    exponent = min(max(min_exp + k * step, min_exp), max_exp)
     return ipywidgets.FloatLogSlider(
-        value=float(value),
+        value=float(base**exponent),
         base=float(base),
         min=float(min_exp),
         max=float(max_exp),
@@ -295,6 +302,10 @@ class Explorer:
 
     def _make_handler(self, name):
         def handler(change):
+            old, new = change["old"], change["new"]
+            if (isinstance(old, float) and isinstance(new, float)
+                    and math.isclose(old, new, rel_tol=1e-9, abs_tol=0.0)):
+                return  # the browser echoing a value back with round-off: nothing to redraw
             self._run(name)
 
         return handler

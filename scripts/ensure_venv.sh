@@ -33,16 +33,16 @@ fi
 stamp="$VENV/.install-stamp"
 wanted="$("$VENV/bin/python" - <<'PY'
 import hashlib
-import pathlib
-
 import json
+import pathlib
 import tomllib
 
 # Only what decides the install: the location, the package's metadata and
 # dependencies, the build system and the pins (not, say, ruff's settings).
 pyproject = tomllib.loads(pathlib.Path("pyproject.toml").read_text())
 digest = hashlib.sha256(str(pathlib.Path.cwd()).encode())
-digest.update(json.dumps([pyproject.get("project"), pyproject.get("build-system")], sort_keys=True).encode())
+tables = [pyproject.get("project"), pyproject.get("build-system")]
+digest.update(json.dumps(tables, sort_keys=True).encode())
 digest.update(pathlib.Path("constraints.txt").read_bytes())
 print(digest.hexdigest())
 PY

@@ -30,6 +30,21 @@ settings.load_profile(
 )
 
 
+def pytest_ignore_collect(collection_path, config):
+    """Under tests/, collect only test modules.
+
+    `make test` passes `--doctest-modules` for the docstrings of ntk_helpers, and pytest
+    then imports every .py file on its paths. Other files here are not test modules:
+    tests/reference/ holds scripts that run in their own environment (they import
+    neural-tangents, which is not a dependency of the course) to regenerate reference data.
+    """
+    if collection_path.suffix == ".py" and not collection_path.name.startswith(
+        ("test_", "conftest")
+    ):
+        return True
+    return None
+
+
 @pytest.fixture
 def rank_promotion_raise():
     """Make implicit rank promotion (broadcasting (N,) against (N, 1), say) an error.

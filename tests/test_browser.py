@@ -224,7 +224,8 @@ JS_LISTEN = f"""() => {{
     kernel.iopubMessage.connect((_, msg) => {{
         const c = msg.content || {{}};
         if (msg.header.msg_type === 'error') {{
-            window.__ntkKernelErrors.push(`${{c.ename}}: ${{c.evalue}}`);
+            const trace = (c.traceback || []).join('\\n').replace(/\\u001b\\[[0-9;]*m/g, '');
+            window.__ntkKernelErrors.push(`${{c.ename}}: ${{c.evalue}}\\n${{trace.slice(-3000)}}`);
         }} else if (msg.header.msg_type === 'stream' && c.name === 'stderr'
                    && /Traceback \\(most recent call last\\)/.test(c.text)) {{
             window.__ntkKernelErrors.push(c.text.slice(-2000));
@@ -280,16 +281,24 @@ JS_FIGURES = """() => {
     }, plain));
 }"""
 
+JS_EMPTY_FIGURES = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .map((p, i) => (p.data || []).length === 0 ? i : -1).filter(i => i >= 0)"""
+
 JS_SLIDERS = """() => [...document.querySelectorAll('.noUi-handle')].map(h => {
     const box = h.closest('.widget-slider, .jupyter-widgets') || h.parentElement;
     const label = box && box.querySelector('.widget-label');
     return {
         label: label ? label.textContent.trim() : '',
         now: parseFloat(h.getAttribute('aria-valuenow')),
+        min: parseFloat(h.getAttribute('aria-valuemin')),
         max: parseFloat(h.getAttribute('aria-valuemax')),
         disabled: h.closest('[disabled]') !== null || h.getAttribute('disabled') !== null,
     };
 })"""
+
+
+JS_STATUS_LINES = """() => [...document.querySelectorAll('.widget-html')]
+    .map(e => e.textContent.trim()).filter(t => t)"""
 
 
 def _changed_js(before):
@@ -306,10 +315,13 @@ def test_notebook_runs_and_sliders_update_figures(lab, browser, notebook):
     original = notebook.read_bytes()
     rel = notebook.relative_to(lab.root).as_posix()
     page_errors: list[str] = []
+    console: list[str] = []  # browser console errors and warnings, reported on failure
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     try:
         page = context.new_page()
         page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text[:300]}")
+                if msg.type in ("error", "warning") else None)
         url = f"{lab.url}/lab/tree/{urllib.parse.quote(rel)}?reset&token={lab.token}"
         page.goto(url, wait_until="domcontentloaded", timeout=PAGE_READY_S * 1000)
         page.wait_for_function(JS_KERNEL_IDLE, timeout=PAGE_READY_S * 1000, polling=250)
@@ -323,6 +335,11 @@ def test_notebook_runs_and_sliders_update_figures(lab, browser, notebook):
         page.wait_for_timeout(1000)  # widgets render after the last reply
         page.wait_for_function(JS_RUN_DONE, timeout=NOTEBOOK_RUN_S * 1000, polling=250)
         timings["run_all_s"] = round(time.monotonic() - run_start, 2)
+        empty = page.evaluate(JS_EMPTY_FIGURES)
+        assert not empty, (
+            f"{notebook.name}: plotly figure(s) #{empty} drew no trace. A FigureWidget that is "
+            "updated (explorer.set, fig.data[...] = ...) by a later cell while the browser is "
+            "still drawing it can end up empty: update figures before displaying them.")
 
         errors = page.evaluate(JS_OUTPUT_ERRORS) + page.evaluate("window.__ntkKernelErrors")
         assert not errors, f"{notebook.name}: errors while running the notebook:\n" + "\n".join(
@@ -331,12 +348,16 @@ def test_notebook_runs_and_sliders_update_figures(lab, browser, notebook):
         assert never_ran == 0, f"{notebook.name}: {never_ran} code cells did not run"
         assert not page_errors, f"{notebook.name}: JavaScript errors: {page_errors}"
 
-        timings["sliders"] = _move_every_slider(page, notebook.name)
+        try:
+            timings["sliders"] = _move_every_slider(page, notebook.name)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nbrowser console:\n" + "\n".join(console[-20:])) from None
         errors = page.evaluate("window.__ntkKernelErrors")
         assert not errors, f"{notebook.name}: errors after moving sliders:\n" + "\n".join(errors)
         assert not page_errors, f"{notebook.name}: JavaScript errors: {page_errors}"
-        _screenshots(page, notebook.stem)
     finally:
+        with contextlib.suppress(Exception):  # also after a failure: the picture helps most then
+            _screenshots(page, notebook.stem)
         context.close()
         timings["total_s"] = round(time.monotonic() - start, 2)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -347,12 +368,14 @@ def test_notebook_runs_and_sliders_update_figures(lab, browser, notebook):
 
 def _move_every_slider(page, name):
     """Moves each slider one step by keyboard; asserts a figure changed. Returns timings."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     sliders = page.evaluate(JS_SLIDERS)
     handles = page.locator(".noUi-handle")
     results = []
     for i, slider in enumerate(sliders):
-        if slider["disabled"]:
-            continue
+        if slider["disabled"] or not slider["min"] < slider["max"]:
+            continue  # nothing a reader could move
         key = "ArrowLeft" if slider["now"] >= slider["max"] else "ArrowRight"
         before = page.evaluate(JS_FIGURES)
         assert before, f"{name}: slider {slider['label']!r} but no plotly figure on the page"
@@ -360,15 +383,21 @@ def _move_every_slider(page, name):
         handle.scroll_into_view_if_needed(timeout=10_000)
         handle.focus()
         t0 = time.monotonic()
-        page.keyboard.press(key)
-        try:
-            page.wait_for_function(_changed_js(before), timeout=SLIDER_S * 1000, polling=20)
-        except Exception as exc:  # playwright's TimeoutError: report which slider
+        # A value set off the slider's step grid (e.g. 0.05 on a log grid) can take one press
+        # to snap onto the grid without a visible change: press up to three times.
+        for press in range(3):
+            page.keyboard.press(key)
+            wait_s = SLIDER_S if press == 2 else 5
+            with contextlib.suppress(PlaywrightTimeout):
+                page.wait_for_function(_changed_js(before), timeout=wait_s * 1000, polling=20)
+                break
+        else:
             now = page.evaluate(JS_SLIDERS)[i]["now"]
+            status = page.evaluate(JS_STATUS_LINES)
             raise AssertionError(
-                f"{name}: slider #{i} {slider['label']!r} ({key}, value {slider['now']} → "
-                f"{now}) changed no plotly figure within {SLIDER_S} s") from exc
-        results.append({"label": slider["label"], "key": key,
+                f"{name}: slider #{i} {slider['label']!r} ({key} ×3, value {slider['now']} → "
+                f"{now}) changed no plotly figure within {SLIDER_S} s; status lines: {status}")
+        results.append({"label": slider["label"], "key": key, "presses": press + 1,
                         "seconds": round(time.monotonic() - t0, 3)})
     return results
 

@@ -84,7 +84,9 @@ def test_two_layer_by_hand():
 @pytest.mark.parametrize("depth", [1, 3, 6])
 @pytest.mark.parametrize("W_std", [0.8, 1.0, 1.9])
 def test_relu_diagonal_is_exact(depth, W_std):
-    """Without bias, q_{l+1} = W² q_l / 2 and Θ/Σ gains exactly 1 per layer: Θ(x,x) = (L+1) Σ(x,x)."""
+    """Without bias q_{l+1} = W² q_l / 2 and Θ/Σ gains exactly 1 per layer: Θ(x,x) = (L+1) Σ(x,x).
+
+    Exact to rounding only if cos θ = 1 exactly on the diagonal (θ = 0, not arccos(1 − ε))."""
     x = np.random.default_rng(1).normal(size=(300, 4))  # more than one tile
     k = K.fc_kernels(x, depth=depth, W_std=W_std)
     sigma = W_std ** (2 * depth + 2) * np.sum(x * x, axis=1) / 4 / 2**depth
@@ -112,7 +114,9 @@ def test_fast_relu_path_equals_generic_recursion(parameterization, b_std, with_x
         K._dense_coefficients(1.4, b_std, parameterization, 32),
     )
     xb = x1 if x2 is None else x2
-    slow = K._fc_generic(x1, xb, x2 is None, 3, K._Expectation("relu"), 1.96, (b_std or 0) ** 2, coefs)
+    slow = K._fc_generic(
+        x1, xb, x2 is None, 3, K._Expectation("relu"), 1.96, (b_std or 0) ** 2, coefs
+    )
     assert rel_err(fast.nngp, slow.nngp) < 1e-12
     assert rel_err(fast.ntk, slow.ntk) < 1e-12
 
@@ -129,7 +133,7 @@ def test_symmetric_call_equals_two_argument_call():
 
 
 def test_resnet_depth_recursion_by_hand():
-    """ReLU, no bias: every block multiplies q by 3/2; Θ follows Θ_l = Θ_{l−1}(1 + 1/2) + q_{l−1}/2."""
+    """ReLU, no bias: each block multiplies q by 3/2, and Θ_l = Θ_{l−1}(1 + 1/2) + q_{l−1}/2."""
     x = np.array([[1.0, -2.0, 0.5]])
     q = np.sum(x * x) / 3
     theta = q
@@ -158,7 +162,9 @@ def test_quadrature_matches_erf_closed_form():
     for c, q in zip(closed, quad):
         assert rel_err(q, c) < 1e-8
     q = np.linspace(0.01, 9.0, 50)
-    for c, d in zip(K._Expectation("erf").diag(q), K._Expectation("erf", closed_form=False).diag(q)):
+    for c, d in zip(
+        K._Expectation("erf").diag(q), K._Expectation("erf", closed_form=False).diag(q)
+    ):
         assert rel_err(d, c) < 1e-8
 
 
@@ -213,8 +219,11 @@ def test_identity_activation_is_linear():
 
 # --------------------------------------------------------------------------- properties
 
-_inputs = hnp.arrays(np.float64, st.tuples(st.integers(1, 6), st.integers(1, 4)),
-                     elements=st.floats(-3, 3, allow_subnormal=False))
+_inputs = hnp.arrays(
+    np.float64,
+    st.tuples(st.integers(1, 6), st.integers(1, 4)),
+    elements=st.floats(-3, 3, allow_subnormal=False),
+)
 
 
 @given(
@@ -237,8 +246,11 @@ def test_kernels_are_symmetric_psd_and_ntk_dominates(x, depth, activation, W_std
 
 
 @given(
-    x=hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(2, 5), st.integers(1, 2)),
-                 elements=st.floats(-2, 2, allow_subnormal=False)),
+    x=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 3), st.integers(2, 5), st.integers(1, 2)),
+        elements=st.floats(-2, 2, allow_subnormal=False),
+    ),
     shift=st.integers(1, 4),
     filter_size=st.integers(1, 4),
     b_std=st.one_of(st.none(), st.floats(0.0, 1.0)),
@@ -253,18 +265,25 @@ def test_cnn_kernel_is_translation_invariant_symmetric_psd(x, shift, filter_size
         assert np.linalg.eigvalsh(a)[0] >= -1e-9 * max(np.max(np.abs(a)), 1e-300)
 
 
-def test_cnn_kernel_sees_relative_shifts():
-    """Shifting only one input does change the kernel: the invariance above is not vacuous."""
+def test_cnn_kernel_ignores_separate_shifts_but_not_permutations():
+    """The network itself is shift invariant (circular convolutions, then the mean over positions),
+    so shifting one input alone changes nothing; a permutation of positions that is not a shift
+    does change the kernel, so the invariance is not vacuous."""
     x = np.random.default_rng(5).normal(size=(2, 6, 2))
     k = K.cnn1d_kernels(x[:1], x[1:], depth=2)
     k_shift = K.cnn1d_kernels(x[:1], np.roll(x[1:], 2, axis=1), depth=2)
-    assert abs(k.ntk[0, 0] - k_shift.ntk[0, 0]) > 1e-3 * abs(k.ntk[0, 0])
+    k_perm = K.cnn1d_kernels(x[:1], x[1:, [0, 2, 1, 5, 3, 4]], depth=2)
+    np.testing.assert_allclose(k_shift.ntk, k.ntk, rtol=1e-12)
+    assert abs(k_perm.ntk[0, 0] - k.ntk[0, 0]) > 1e-3 * abs(k.ntk[0, 0])
 
 
 def test_standard_parameterization_ntk_is_affine_in_width(points):
     """Θ_std = A + n B with B ≥ 0 (every hidden dense layer adds n Σ); the NNGP ignores n."""
     x1, _ = points
-    ks = [K.fc_kernels(x1, depth=3, b_std=0.1, parameterization="standard", width=n) for n in (10, 20, 30)]
+    ks = [
+        K.fc_kernels(x1, depth=3, b_std=0.1, parameterization="standard", width=n)
+        for n in (10, 20, 30)
+    ]
     np.testing.assert_allclose(ks[2].ntk - ks[1].ntk, ks[1].ntk - ks[0].ntk, rtol=1e-10)
     assert np.all(np.diag(ks[1].ntk - ks[0].ntk) > 0)
     np.testing.assert_array_equal(ks[0].nngp, ks[2].nngp)
@@ -275,25 +294,29 @@ def test_standard_parameterization_ntk_is_affine_in_width(points):
 # --------------------------------------------------------------------------- Monte Carlo
 
 
-def _last_layer_gram(model, params, x):
-    """J_out J_outᵀ for the output layer's parameters: (W_std²/n) φ φ′ᵀ + b_std², an estimate of Σ."""
+def _monte_carlo(model, x, n_seeds):
+    """Empirical NTK J Jᵀ and NNGP estimate for seeds 0..n_seeds−1.
 
-    def f(last):
-        return model.apply(params[:-1] + [last], x)
+    The NNGP estimate is the output layer's share of J Jᵀ, (W_std²/n) φ φ′ᵀ + b_std²: the
+    covariance of f given the hidden layers, whose mean over the hidden layers is Σ.
+    Parameters come from ``model.init`` seed by seed; the kernels of all seeds are computed by
+    one compiled ``lax.map``.
+    """
+    x = jnp.asarray(x, dtype=jnp.float32)
+    inits = [model.init(seed, x.shape[-1]) for seed in range(n_seeds)]
+    stacked = jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *inits)
 
-    jac = jax.jacrev(f)(params[-1])
-    flat = jnp.concatenate([j.reshape(x.shape[0], -1) for j in jax.tree_util.tree_leaves(jac)], axis=1)
-    return flat @ flat.T
+    def gram(tree):
+        leaves = jax.tree_util.tree_leaves(tree)
+        flat = jnp.concatenate([j.reshape(x.shape[0], -1) for j in leaves], axis=1)
+        return flat @ flat.T
 
+    def one(params):
+        jac = jax.jacrev(lambda p: model.apply(p, x))(params)
+        return gram(jac), gram(jac[-1])
 
-def _monte_carlo(model, x, seeds):
-    ntk_fn = empirical_ntk_fn(model)
-    ntks, nngps = [], []
-    for seed in seeds:
-        params = model.init(seed, x.shape[-1])
-        ntks.append(np.asarray(ntk_fn(params, x), dtype=np.float64))
-        nngps.append(np.asarray(_last_layer_gram(model, params, jnp.asarray(x)), dtype=np.float64))
-    return np.array(ntks), np.array(nngps)
+    ntks, nngps = jax.lax.map(one, stacked)
+    return np.asarray(ntks, dtype=np.float64), np.asarray(nngps, dtype=np.float64)
 
 
 def _assert_close_in_distribution(samples, analytic, width, depth):
@@ -304,9 +327,19 @@ def _assert_close_in_distribution(samples, analytic, width, depth):
     sem = samples.std(axis=0, ddof=1) / math.sqrt(len(samples))
     bias = 2.0 * (depth + 1) / width * np.max(np.abs(analytic))
     excess = np.abs(mean - analytic) - (5 * sem + bias)
-    assert np.all(excess <= 0), f"worst excess {excess.max():.3g}, scale {np.max(np.abs(analytic)):.3g}"
-    # the test has power: the allowed error is a few per cent of the kernel
-    assert np.max(5 * sem + bias) < 0.1 * np.max(np.abs(analytic))
+    assert np.all(excess <= 0), (
+        f"worst excess {excess.max():.3g}, scale {np.max(np.abs(analytic)):.3g}"
+    )
+    # the test has power: the allowed error is a small fraction of the kernel
+    assert np.max(5 * sem + bias) < 0.25 * np.max(np.abs(analytic))
+
+
+def test_monte_carlo_helper_agrees_with_empirical_ntk():
+    net = mlp(64, 2, b_std=0.3)
+    x = np.random.default_rng(6).normal(size=(4, 3)).astype(np.float32)
+    ntks, _ = _monte_carlo(net, x, 1)
+    reference = np.asarray(empirical_ntk_fn(net)(net.init(0, 3), x), dtype=np.float64)
+    np.testing.assert_allclose(ntks[0], reference, rtol=2e-4, atol=1e-5 * np.max(reference))
 
 
 @pytest.mark.parametrize(
@@ -314,40 +347,40 @@ def _assert_close_in_distribution(samples, analytic, width, depth):
     [("relu", 1.4, 0.3), ("erf", 1.2, 0.2), ("tanh", 1.5, None)],
 )
 def test_fc_monte_carlo(activation, W_std, b_std):
-    width, depth = 1024, 2
-    x = np.random.default_rng(6).normal(size=(5, 3)).astype(np.float32)
+    width, depth = 256, 2
+    x = np.random.default_rng(6).normal(size=(5, 3))
     net = mlp(width, depth, activation=activation, W_std=W_std, b_std=b_std)
-    ntks, nngps = _monte_carlo(net, x, range(12))
-    k = K.fc_kernels(x.astype(np.float64), depth=depth, activation=activation, W_std=W_std, b_std=b_std)
+    ntks, nngps = _monte_carlo(net, x, 24)
+    k = K.fc_kernels(x, depth=depth, activation=activation, W_std=W_std, b_std=b_std)
     _assert_close_in_distribution(ntks, k.ntk, width, depth)
     _assert_close_in_distribution(nngps, k.nngp, width, depth)
 
 
 def test_fc_monte_carlo_standard_parameterization():
-    width, depth = 512, 2
-    x = np.random.default_rng(7).normal(size=(5, 3)).astype(np.float32)
+    width, depth = 256, 2
+    x = np.random.default_rng(7).normal(size=(5, 3))
     net = mlp(width, depth, b_std=0.2, parameterization="standard")
-    ntks, _ = _monte_carlo(net, x, range(12))
-    k = K.fc_kernels(x.astype(np.float64), depth=depth, b_std=0.2, parameterization="standard", width=width)
+    ntks, _ = _monte_carlo(net, x, 24)
+    k = K.fc_kernels(x, depth=depth, b_std=0.2, parameterization="standard", width=width)
     _assert_close_in_distribution(ntks, k.ntk, width, depth)
 
 
 def test_resnet_monte_carlo():
-    width, depth = 512, 2
-    x = np.random.default_rng(8).normal(size=(5, 3)).astype(np.float32)
+    width, depth = 256, 2
+    x = np.random.default_rng(8).normal(size=(5, 3))
     net = resnet(width, depth, W_std=1.1, b_std=0.2)
-    ntks, nngps = _monte_carlo(net, x, range(12))
-    k = K.resnet_kernels(x.astype(np.float64), depth=depth, W_std=1.1, b_std=0.2)
+    ntks, nngps = _monte_carlo(net, x, 24)
+    k = K.resnet_kernels(x, depth=depth, W_std=1.1, b_std=0.2)
     _assert_close_in_distribution(ntks, k.ntk, width, depth)
     _assert_close_in_distribution(nngps, k.nngp, width, depth)
 
 
 def test_cnn1d_monte_carlo():
     channels, depth = 256, 2
-    x = np.random.default_rng(9).normal(size=(4, 6, 2)).astype(np.float32)
+    x = np.random.default_rng(9).normal(size=(4, 6, 2))
     net = cnn1d(channels, depth, filter_size=3, b_std=0.2)
-    ntks, nngps = _monte_carlo(net, x, range(12))
-    k = K.cnn1d_kernels(x.astype(np.float64), depth=depth, filter_size=3, b_std=0.2)
+    ntks, nngps = _monte_carlo(net, x, 24)
+    k = K.cnn1d_kernels(x, depth=depth, filter_size=3, b_std=0.2)
     _assert_close_in_distribution(ntks, k.ntk, channels, depth)
     _assert_close_in_distribution(nngps, k.nngp, channels, depth)
 
@@ -377,14 +410,29 @@ _X = np.ones((3, 2))
         (lambda: K.fc_kernels(_X, depth=1, W_std=float("nan")), ValueError, "W_std"),
         (lambda: K.fc_kernels(_X, depth=1, parameterization="mup"), ValueError, "parameterization"),
         (lambda: K.fc_kernels(_X, depth=1, parameterization="standard"), ValueError, "width"),
-        (lambda: K.fc_kernels(_X, depth=1, parameterization="standard", width=0), ValueError, "width"),
+        (
+            lambda: K.fc_kernels(_X, depth=1, parameterization="standard", width=0),
+            ValueError,
+            "width",
+        ),
         (lambda: K.resnet_kernels(_X, depth=0), ValueError, "depth"),
         (lambda: K.resnet_kernels(_X, depth=1, parameterization="standard"), ValueError, "width"),
         (lambda: K.cnn1d_kernels(_X, depth=1), ValueError, "x1"),
-        (lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), np.ones((2, 5, 1)), depth=1), ValueError, "x2"),
-        (lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), depth=1, filter_size=0), ValueError, "filter_size"),
-        (lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), depth=1, parameterization="standard"), ValueError,
-         "channels"),
+        (
+            lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), np.ones((2, 5, 1)), depth=1),
+            ValueError,
+            "x2",
+        ),
+        (
+            lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), depth=1, filter_size=0),
+            ValueError,
+            "filter_size",
+        ),
+        (
+            lambda: K.cnn1d_kernels(np.ones((2, 4, 1)), depth=1, parameterization="standard"),
+            ValueError,
+            "channels",
+        ),
         (lambda: K.relu_two_layer_ntk(_X, np.ones((2, 3))), ValueError, "x2"),
         (lambda: K.relu_two_layer_ntk(_X, W_std=-2.0), ValueError, "W_std"),
     ],

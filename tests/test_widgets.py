@@ -218,6 +218,16 @@ def test_widget_layout_and_display():
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
 
 
+def test_round_off_echo_from_the_browser_is_ignored():
+    explorer, line, _, calls = make_toy()
+    n = len(calls)
+    eta = explorer.controls["eta"].value
+    explorer.controls["eta"].value = eta * (1 + 1e-13)  # the same value after a round trip
+    assert len(calls) == n and explorer.latencies["eta"] == []
+    explorer.controls["eta"].value = eta * 1.01
+    assert len(calls) == n + 1
+
+
 def test_close_stops_updates():
     explorer, line, _, calls = make_toy()
     n = len(calls)
@@ -261,7 +271,9 @@ def test_log_slider_labels_and_values():
 def test_float_log_slider_range_and_validation():
     slider = W.float_log_slider("η", -3, 0, 0.01)
     assert slider.base == 10 and (slider.min, slider.max) == (-3, 0)
-    assert slider.value == pytest.approx(0.01)
+    assert slider.value == pytest.approx(0.01, rel=1e-12)
+    snapped = W.float_log_slider("η", -3, 0, 0.05, step=0.05)  # log10(0.05) = -1.30103
+    assert snapped.value == pytest.approx(10**-1.3, rel=1e-12)
     with pytest.raises(ValueError, match="min_exp must be < max_exp"):
         W.float_log_slider("η", 0, -3, 0.1)
     with pytest.raises(ValueError, match="value must be in"):

@@ -66,7 +66,9 @@ def fc_net(cfg):
 def resnet_net(cfg):
     block = stax.serial(
         stax.FanOut(2),
-        stax.parallel(stax.Identity(), stax.serial(act_layer(cfg["activation"]), dense(WIDTH, cfg))),
+        stax.parallel(
+            stax.Identity(), stax.serial(act_layer(cfg["activation"]), dense(WIDTH, cfg))
+        ),
         stax.FanInSum(),
     )
     blocks = [block] * cfg["depth"]
@@ -126,21 +128,67 @@ def main():
         case("fc relu depth 5 symmetric bias", "fc", xa, None, depth=5, W_std=1.2, b_std=0.4),
         case("fc erf depth 2 bias", "fc", xa, xb, depth=2, activation="erf", W_std=1.2, b_std=0.3),
         case("fc erf depth 3 symmetric", "fc", xa, None, depth=3, activation="erf", W_std=2.0),
-        case("fc gelu depth 2 bias", "fc", xa, xb, depth=2, activation="gelu", W_std=1.3, b_std=0.2),
+        case(
+            "fc gelu depth 2 bias", "fc", xa, xb, depth=2, activation="gelu", W_std=1.3, b_std=0.2
+        ),
         case("fc sin depth 2", "fc", xa, None, depth=2, activation="sin", W_std=1.1),
         # Gauss-Hermite with 200 nodes is accurate for tanh only at small variances (q ≲ 1).
-        case("fc tanh depth 2 bias", "fc", 0.6 * xb, 0.6 * xa[3:], depth=2, activation="tanh", b_std=0.3),
+        case(
+            "fc tanh depth 2 bias",
+            "fc",
+            0.6 * xb,
+            0.6 * xa[3:],
+            depth=2,
+            activation="tanh",
+            b_std=0.3,
+        ),
         case("fc relu standard", "fc", xa, xb, depth=2, parameterization="standard"),
-        case("fc relu standard bias", "fc", xa, None, depth=3, W_std=1.3, b_std=0.2, parameterization="standard"),
-        case("fc erf standard bias", "fc", xa, xb, depth=2, activation="erf", b_std=0.5, parameterization="standard"),
+        case(
+            "fc relu standard bias",
+            "fc",
+            xa,
+            None,
+            depth=3,
+            W_std=1.3,
+            b_std=0.2,
+            parameterization="standard",
+        ),
+        case(
+            "fc erf standard bias",
+            "fc",
+            xa,
+            xb,
+            depth=2,
+            activation="erf",
+            b_std=0.5,
+            parameterization="standard",
+        ),
         case("resnet relu depth 2 bias", "resnet", xa, xb, depth=2, W_std=1.1, b_std=0.2),
         case("resnet relu depth 4 symmetric", "resnet", xa, None, depth=4),
         case("resnet erf depth 3", "resnet", xa, xb, depth=3, activation="erf", W_std=0.9),
-        case("resnet relu standard bias", "resnet", xa, None, depth=2, b_std=0.3, parameterization="standard"),
+        case(
+            "resnet relu standard bias",
+            "resnet",
+            xa,
+            None,
+            depth=2,
+            b_std=0.3,
+            parameterization="standard",
+        ),
         case("cnn1d relu depth 2 bias", "cnn1d", sa, sb, depth=2, W_std=1.2, b_std=0.2),
         case("cnn1d relu depth 3 symmetric", "cnn1d", sa, None, depth=3),
-        case("cnn1d erf depth 2 filter 2", "cnn1d", sa, sb, depth=2, activation="erf", filter_size=2),
-        case("cnn1d relu standard bias", "cnn1d", sa, None, depth=2, b_std=0.3, parameterization="standard"),
+        case(
+            "cnn1d erf depth 2 filter 2", "cnn1d", sa, sb, depth=2, activation="erf", filter_size=2
+        ),
+        case(
+            "cnn1d relu standard bias",
+            "cnn1d",
+            sa,
+            None,
+            depth=2,
+            b_std=0.3,
+            parameterization="standard",
+        ),
     ]
     meta = {
         "generated_by": "tests/reference/make_nt_reference.py",
