@@ -130,14 +130,16 @@ def run_notebook(path: Path, *, cell_timeout: int, sweep_timeout: int, points: i
             "name", "python3"),
         resources={"metadata": {"path": str(path.parent)}},
     )
+    n_cells = len(nb.cells)
     probe = nbformat.v4.new_code_cell(SWEEP_CODE.replace("POINTS", str(points)))
+    nb.cells.append(probe)  # nbclient addresses cells by index into the notebook
     with client.setup_kernel():
         start = time.perf_counter()
-        for index, cell in enumerate(nb.cells):
-            client.execute_cell(cell, index)
+        for index in range(n_cells):
+            client.execute_cell(nb.cells[index], index)
         executed = time.perf_counter() - start
         client.timeout = sweep_timeout
-        client.execute_cell(probe, len(nb.cells))
+        client.execute_cell(probe, n_cells)
     for output in probe.outputs:
         text = output.get("text", "")
         if output.get("output_type") == "stream" and MARKER in text:

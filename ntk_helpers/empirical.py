@@ -90,7 +90,8 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
       block_size: rows per block; ``None`` picks one that keeps a block's Jacobian under 0.5 GB.
 
     Returns:
-      A function of (params, x1 (N1, ...), x2 (N2, ...) or None) returning a float array (N1, N2).
+      A function of (params, x1 (N1, ...), x2 (N2, ...) or None) returning a numpy array (N1, N2)
+      (float64 from the structured strategy, the parameters' precision from the others).
 
     Example:
       >>> import jax.numpy as jnp
@@ -111,10 +112,10 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
         raise ValueError("strategy='structured' needs a Model built by ntk_helpers.models.mlp with out_dim=1")
     if strategy == "auto":
         strategy = "structured" if structured is not None else "jacobian"
-    block_fn = {"jacobian": partial(_ntk_jacobian, apply_fn), "ntvp": partial(_ntk_ntvp, apply_fn)}.get(
-        strategy, structured
-    )
-    block_fn = jax.jit(block_fn)
+    if strategy == "structured":
+        block_fn = structured  # numpy: nothing to compile
+    else:
+        block_fn = jax.jit(partial(_ntk_jacobian if strategy == "jacobian" else _ntk_ntvp, apply_fn))
 
     def ntk(params, x1, x2=None):
         x1 = jnp.asarray(x1)
@@ -124,22 +125,22 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
             check_finite("x2", x2_)
             if x2_.shape[1:] != x1.shape[1:]:
                 raise ValueError(f"x2 must have the feature shape of x1 {x1.shape[1:]}, got {x2_.shape[1:]}")
+        if strategy == "structured":
+            return block_fn(params, x1, x2)
         n1, n2 = x1.shape[0], x2_.shape[0]
         size = block_size
         if size is None:
             p = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
             size = max(1, min(max(n1, n2), _MAX_JACOBIAN_ENTRIES // max(p, 1)))
-            if strategy == "structured":
-                size = max(n1, n2)
         if n1 <= size and n2 <= size:
-            return block_fn(params, x1, x2_)
+            return np.asarray(block_fn(params, x1, x2_))
         # Fixed-shape blocks: every block reuses one compiled function.
         rows = []
         for i in range(0, n1, size):
             b1 = _pad(x1[i : i + size], size)
             row = [block_fn(params, b1, _pad(x2_[j : j + size], size)) for j in range(0, n2, size)]
-            rows.append(jnp.concatenate(row, axis=1)[: min(size, n1 - i), :n2])
-        return jnp.concatenate(rows, axis=0)
+            rows.append(np.concatenate([np.asarray(r) for r in row], axis=1)[: min(size, n1 - i), :n2])
+        return np.concatenate(rows, axis=0)
 
     return ntk
 
@@ -240,8 +241,10 @@ def mlp_layer_ntk(
         K = Σ_l [ s_l² (H_{l−1} H′_{l−1}ᵀ) ⊙ (Δ_l Δ′_lᵀ)  +  c_l² (Δ_l Δ′_lᵀ) ],
 
     the weight and bias terms of each layer (Jacot et al. 2018, arXiv:1806.07572; Novak et al.
-    2022, arXiv:2206.08720). One forward and one backward pass per seed, float32 products,
-    float64 result. Introduced in notebook 03.
+    2022, arXiv:2206.08720). One forward and one backward pass per seed; products in the
+    parameters' precision (float32, or float64 for float64 parameters), a float64 result.
+    This is also the ``"structured"`` strategy of :func:`empirical_ntk_fn` for ``mlp`` models.
+    Introduced in notebook 03.
 
     Args:
       params: parameters of ``mlp(width, depth, activation=..., W_std=..., b_std=...,
@@ -267,8 +270,9 @@ def mlp_layer_ntk(
     check_choice("parameterization", parameterization, ("ntk", "standard"))
     if not isinstance(params, (list, tuple)) or not params or not all(isinstance(p, dict) and "W" in p for p in params):
         raise TypeError("params must be a list of dicts {'W': ..., 'b': ...} of an mlp")
-    ws = [np.asarray(p["W"], dtype=np.float32) for p in params]
-    bs = [None if "b" not in p else np.asarray(p["b"], dtype=np.float32) for p in params]
+    dtype = np.result_type(np.asarray(params[0]["W"]).dtype, np.float32)
+    ws = [np.asarray(p["W"], dtype=dtype) for p in params]
+    bs = [None if "b" not in p else np.asarray(p["b"], dtype=dtype) for p in params]
     if (b_std is None) != (bs[0] is None):
         raise ValueError(f"b_std={b_std!r} does not match params ({'with' if bs[0] is not None else 'without'} biases)")
     batched = ws[0].ndim == 3
@@ -277,10 +281,10 @@ def mlp_layer_ntk(
         bs = [None if b is None else b[None] for b in bs]
     if ws[-1].shape[-1] != 1:
         raise ValueError(f"params must end in one output unit, got {ws[-1].shape[-1]}")
-    x1 = np.asarray(x1, dtype=np.float32)
+    x1 = np.asarray(x1, dtype=dtype)
     check_finite("x1", x1)
     same = x2 is None
-    x2_ = x1 if same else np.asarray(x2, dtype=np.float32)
+    x2_ = x1 if same else np.asarray(x2, dtype=dtype)
     check_finite("x2", x2_)
     for name, x in (("x1", x1), ("x2", x2_)):
         if x.ndim != 2 or x.shape[1] != ws[0].shape[1]:
@@ -299,8 +303,8 @@ def mlp_layer_ntk(
             zs.append(h)
             h = act.fn(h)
         hs.append(h)
-        z = np.float32(s) * _bmm(h, w)
-        h = z if b is None else z + np.float32(c) * b[:, None, :]
+        z = dtype.type(s) * _bmm(h, w)
+        h = z if b is None else z + dtype.type(c) * b[:, None, :]
 
     def split(a):
         return (a, a) if same else (a[:, :n1], a[:, n1:])
@@ -308,7 +312,7 @@ def mlp_layer_ntk(
     n_layers = len(ws)
     kw = np.zeros((n_seeds, n_layers, n1, x2_.shape[0]))
     kb = None if bs[0] is None else np.zeros_like(kw)
-    delta = np.ones((n_seeds, x.shape[0], 1), dtype=np.float32)
+    delta = np.ones((n_seeds, x.shape[0], 1), dtype=dtype)
     for i in range(n_layers - 1, -1, -1):
         s, c = scales[i]
         d1, d2 = split(delta)
@@ -318,7 +322,7 @@ def mlp_layer_ntk(
         if kb is not None:
             kb[:, i] = c**2 * dd
         if i > 0:
-            delta = _bmm(delta, np.swapaxes(np.float32(s) * ws[i], 1, 2)) * act.dfn(zs[i - 1])
+            delta = _bmm(delta, np.swapaxes(dtype.type(s) * ws[i], 1, 2)) * act.dfn(zs[i - 1])
     if not batched:
         kw = kw[0]
         kb = None if kb is None else kb[0]

@@ -144,37 +144,12 @@ def mlp(
             h = _dense(layer, h, *_scales(W_std, b_std, parameterization, layer["W"].shape[0]))
         return _squeeze(h, out_dim)
 
-    def forward(params, x):
-        """Inputs h_{l−1} of every Dense layer and pre-activations z_l of the hidden ones."""
-        hs, zs, h = [], [], x
-        for i, layer in enumerate(params):
-            if i > 0:
-                zs.append(h)
-                h = act.fn(h)
-            hs.append(h)
-            h = _dense(layer, h, *_scales(W_std, b_std, parameterization, layer["W"].shape[0]))
-        return hs, zs
-
     def structured_ntk(params, x1, x2):
-        # K = Σ_l (w_l² H_{l−1} H′_{l−1}ᵀ + b_l²) ⊙ Δ_l Δ′_lᵀ, with Δ_l = ∂f/∂z_l per example.
-        _check_input(x1, 2, params[0]["W"].shape[0])
-        (h1, z1), (h2, z2) = forward(params, x1), forward(params, x2)
-        d1 = jnp.ones((x1.shape[0], 1), x1.dtype)
-        d2 = jnp.ones((x2.shape[0], 1), x2.dtype)
-        k = jnp.zeros((x1.shape[0], x2.shape[0]), x1.dtype)
-        for i in range(len(params) - 1, -1, -1):
-            layer = params[i]
-            w_scale, b_scale = _scales(W_std, b_std, parameterization, layer["W"].shape[0])
-            dd = d1 @ d2.T
-            term = w_scale**2 * (h1[i] @ h2[i].T)
-            if "b" in layer:
-                term = term + b_scale**2
-            k = k + term * dd
-            if i > 0:
-                back = w_scale * layer["W"].T
-                d1 = (d1 @ back) * act.dfn(z1[i - 1])
-                d2 = (d2 @ back) * act.dfn(z2[i - 1])
-        return k
+        from .empirical import mlp_layer_ntk  # deferred: empirical imports this module
+
+        return mlp_layer_ntk(
+            params, x1, x2, activation=activation, W_std=W_std, b_std=b_std, parameterization=parameterization
+        ).total
 
     name = f"mlp(width={width}, depth={depth}, {activation}, {parameterization})"
     return Model(init, apply, name, structured_ntk if out_dim == 1 else None)

@@ -25,6 +25,8 @@ import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 
+from . import _plotly_fix
+
 __all__ = [
     "COLORS",
     "DASHES",
@@ -201,6 +203,7 @@ def live(fig: go.Figure) -> go.FigureWidget:
     """
     if not isinstance(fig, go.Figure | go.FigureWidget):
         raise TypeError(f"fig must be a plotly Figure, got {type(fig).__name__}")
+    _plotly_fix.apply()
     return go.FigureWidget(fig)
 
 

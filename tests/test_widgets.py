@@ -296,3 +296,77 @@ def test_ensure_finite():
     with pytest.raises(DivergenceError, match="loss"):
         W.ensure_finite("loss", np.array([1.0, np.nan]))
     assert issubclass(DivergenceError, ArithmeticError)
+
+
+def test_browser_trace_defaults_with_typed_arrays_do_not_raise():
+    # After an update plotly.js reports trace defaults; numpy data comes back as a typed-array
+    # dict. Unguarded, plotly's BaseFigureWidget raises "truth value of an array is ambiguous".
+    fig = P.live(P.figure())
+    fig.add_scatter(x=np.linspace(0.0, 1.0, 5), y=np.arange(5.0))
+    with fig.batch_update():
+        fig.data[0].y = np.arange(5.0) ** 2
+    typed = {"dtype": "f8", "bdata": "AAAAAAAAAAA=", "shape": "1"}
+    fig._js2py_traceDeltas = {
+        "trace_deltas": [{"uid": fig.data[0].uid, "x": typed}],
+        "trace_edit_id": fig._last_trace_edit_id,
+    }
+    np.testing.assert_allclose(fig.data[0].y, np.arange(5.0) ** 2)
+    np.testing.assert_allclose(fig.data[0].x, np.linspace(0.0, 1.0, 5))
+
+
+def test_action_button_runs_in_chunks_caches_and_reports_divergence():
+    # A slow "training" behind a button: gradient descent on one eigen-direction, run in chunks
+    # of 5 steps from the last state; the chunked trajectory must equal |1 − ηλ|ᵗ exactly.
+    fig = P.live(P.plot_lines(np.arange(20), {"network": np.ones(20)}))
+    cache = {}
+
+    def update(v):
+        fig.data[0].visible = v["eta"] in cache
+        if v["eta"] in cache:
+            fig.data[0].y = cache[v["eta"]]
+
+    def run(v, progress):
+        r, parts = 1.0, []
+        for k in range(4):
+            chunk = r * np.abs(1.0 - v["eta"] * LAMBDA_MAX) ** np.arange(5)
+            r = chunk[-1] * abs(1.0 - v["eta"] * LAMBDA_MAX)
+            parts.append(chunk)
+            progress(k + 1, 4)
+        if r > 1.0:
+            raise DivergenceError(f"training diverges: η = {v['eta']} > 2/λ_max = {2 / LAMBDA_MAX}")
+        cache[v["eta"]] = np.concatenate(parts)
+
+    eta = ipywidgets.FloatSlider(value=0.1, min=0.05, max=1.0, step=0.05)
+    ex = W.Explorer({"eta": eta}, [fig], update)
+    seen = []
+    act = W.Action(ex, "Train", run, enabled=lambda v: v["eta"] not in cache,
+                   note=lambda v: "cached" if v["eta"] in cache else f"η = {v['eta']}: press Train")
+    act.progress.observe(lambda c: seen.append(c["new"]), names="value")
+    assert act.widget in ex.widget.children and ex.widget.children[-1] is ex.status
+    assert not act.button.disabled and "press Train" in act.label.value
+    assert fig.data[0].visible is False
+
+    act.button.click()
+    np.testing.assert_allclose(fig.data[0].y, gd_residual(0.1), rtol=1e-12)
+    assert seen[-4:] == [1, 2, 3, 4] and act.progress.max == 4
+    assert act.button.disabled and "cached" in act.label.value and act.runs == 1
+    act.press()  # nothing left to compute: no second run
+    assert act.runs == 1
+
+    ex.set("eta", 0.25)  # not cached: the button comes back
+    assert not act.button.disabled and fig.data[0].visible is False
+    ex.set("eta", 0.1)  # cached: instant, no run
+    assert act.button.disabled and act.runs == 1 and fig.data[0].visible is not False
+
+    ex.set("eta", 0.6)  # 0.6 > 2/λ_max = 0.5: the run raises, the figure shows the message
+    act.press()
+    assert ex.message is not None and "diverges" in ex.message
+    assert 0.6 not in cache and not act.button.disabled
+    assert any("diverges" in a.text for a in fig.layout.annotations)
+
+    with pytest.raises(TypeError, match="explorer"):
+        W.Action(fig, "Train", run, enabled=lambda v: True)
+    with pytest.raises(TypeError, match="enabled"):
+        W.Action(ex, "Train", run, enabled=True)
+    with pytest.raises(ValueError, match="total"):
+        act._report(3, 2)
