@@ -20,11 +20,12 @@ IN_VENV := PATH="$(CURDIR)/$(BIN):$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)"
 # ruff fails on a missing path; git does not keep empty folders.
 LINT_PATHS := $(wildcard ntk_helpers tests benchmarks notebooks)
 
-.PHONY: help venv lab test lint strip check-env constraints env-files clean clean-venv
+.PHONY: help venv lab test bench lint strip check-env constraints env-files clean clean-venv
 
 help:
 	@echo "make lab         open the course in JupyterLab (PORT=8888 LAB_ARGS=... optional)"
 	@echo "make test        lint + every test (package doctests, tests/, notebooks via nbval)"
+	@echo "make bench       the benchmarks: analytic and empirical kernels, slider latency (minutes)"
 	@echo "make lint        ruff only"
 	@echo "make strip       strip outputs, execution counts and widget state from notebooks/"
 	@echo "make check-env   dry-run pip on the pins of environment.yml and binder/environment.yml"
@@ -50,6 +51,11 @@ test: venv
 	$(BIN)/ruff check $(LINT_PATHS)
 	@scripts/ensure_chromium.sh
 	$(IN_VENV) $(BIN)/pytest --nbval-lax --doctest-modules ntk_helpers tests notebooks
+
+bench: venv
+	$(IN_VENV) $(BIN)/python benchmarks/bench_kernels.py
+	$(IN_VENV) $(BIN)/python benchmarks/bench_empirical.py
+	$(IN_VENV) $(BIN)/python benchmarks/bench_latency.py --json build/latency.json
 
 strip: venv
 	$(BIN)/python scripts/strip_notebooks.py
