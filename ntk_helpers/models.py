@@ -262,6 +262,37 @@ def cnn1d(
     return Model(init, apply, f"cnn1d(channels={channels}, depth={depth}, {activation}, {parameterization})")
 
 
+def centered(model_or_apply, params0) -> Callable:
+    """The centred network f_c(θ, x) = f(θ, x) − f(θ₀, x), as an ``apply(params, x)`` function.
+
+    It has the same gradients as f, hence the same NTK and the same training dynamics for the
+    residual, but starts from f_c = 0 at θ = θ₀: its infinite-width limit is the *mean* prediction
+    of kernel regression, without the random initial function f(·, θ₀) (Chizat, Oyallon & Bach
+    2019, arXiv:1812.07956). Training f_c on targets y is training f on y + f(X, θ₀).
+    Introduced in notebook 01; used in notebooks 02 and 04.
+
+    Args:
+      model_or_apply: a :class:`Model` or an ``apply(params, x)`` function.
+      params0: θ₀, the parameters it is centred at.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> net = mlp(width=8, depth=1)
+      >>> p0 = net.init(0, 2)
+      >>> f_c = centered(net, p0)
+      >>> float(jnp.abs(f_c(p0, jnp.ones((3, 2)))).max())
+      0.0
+    """
+    apply = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
+    if not callable(apply):
+        raise TypeError(f"model_or_apply must be a Model or a callable apply(params, x), got {model_or_apply!r}")
+
+    def apply_centered(params, x):
+        return apply(params, x) - apply(params0, x)
+
+    return apply_centered
+
+
 def param_count(params) -> int:
     """The number of scalar parameters P in a pytree."""
     return int(sum(p.size for p in jax.tree_util.tree_leaves(params)))
