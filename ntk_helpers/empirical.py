@@ -80,6 +80,12 @@ def _pad(x, size):
     return jnp.concatenate([x, pad], axis=0)
 
 
+def default_block_size(params) -> int:
+    """Rows per block that keep one block's Jacobian (rows × P float32 numbers) under 0.5 GB."""
+    p = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
+    return max(1, _MAX_JACOBIAN_ENTRIES // max(p, 1))
+
+
 def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int | None = None):
     """Return ``ntk(params, x1, x2=None) -> K`` of shape (N1, N2), jit-compiled once per shape.
 
@@ -128,10 +134,7 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
         if strategy == "structured":
             return block_fn(params, x1, x2)
         n1, n2 = x1.shape[0], x2_.shape[0]
-        size = block_size
-        if size is None:
-            p = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
-            size = max(1, min(max(n1, n2), _MAX_JACOBIAN_ENTRIES // max(p, 1)))
+        size = min(max(n1, n2), block_size or default_block_size(params))
         if n1 <= size and n2 <= size:
             return np.asarray(block_fn(params, x1, x2_))
         # Fixed-shape blocks: every block reuses one compiled function.

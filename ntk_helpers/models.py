@@ -1,7 +1,8 @@
 """Networks in NTK and standard parameterization, as pure ``init``/``apply`` pairs.
 
 A :class:`Model` is two pure functions: ``init(seed, d_in) -> params`` (a pytree of float32
-arrays, deterministic in ``seed``) and ``apply(params, x) -> f`` with ``x`` of shape (N, d_in)
+arrays drawn from ``numpy.random.default_rng(seed)``: deterministic in ``seed``, and free of the
+per-shape compilation that ``jax.random`` costs on a CPU) and ``apply(params, x) -> f`` with ``x`` of shape (N, d_in)
 (or (N, length, c_in) for :func:`cnn1d`) and ``f`` of shape (N,).
 
 Layers follow neural-tangents' ``stax.Dense`` exactly, so the analytic kernels of
@@ -22,6 +23,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .activations import get_activation
@@ -55,15 +57,34 @@ def _check_common(activation, W_std, b_std, parameterization):
     return act, W_std, b_std
 
 
-def _dense_init(key, shape_w, b_std, W_std, parameterization, fan_in):
-    """One layer's parameters; ``shape_w`` ends with (n_in, n_out)."""
-    kw, kb = jax.random.split(key)
-    w = jax.random.normal(kw, shape_w, dtype=jnp.float32)
-    layer = {"W": w if parameterization == "ntk" else w * (W_std / fan_in**0.5)}
-    if b_std is not None:
-        b = jax.random.normal(kb, (shape_w[-1],), dtype=jnp.float32)
-        layer["b"] = b if parameterization == "ntk" else b * b_std
-    return layer
+def _check_seed(seed, name="seed") -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"{name} must hold integers >= 0 (a seed of numpy's generator), got {seed!r}")
+    return int(seed)
+
+
+def _draw(seed, shapes, b_std, W_std, parameterization):
+    """One network's parameters as float32 numpy arrays, layer by layer from one generator.
+
+    ``shapes`` lists each layer's weight shape, ending with (n_in, n_out); its fan-in is the
+    product of all but the last dimension. The draw order (W then b, layer by layer) is fixed, so
+    ``seed`` alone decides the network.
+    """
+    rng = np.random.default_rng(_check_seed(seed))
+    params = []
+    for shape in shapes:
+        fan_in = int(np.prod(shape[:-1]))
+        w = rng.standard_normal(shape, dtype=np.float32)
+        layer = {"W": w if parameterization == "ntk" else w * np.float32(W_std / fan_in**0.5)}
+        if b_std is not None:
+            b = rng.standard_normal((shape[-1],), dtype=np.float32)
+            layer["b"] = b if parameterization == "ntk" else b * np.float32(b_std)
+        params.append(layer)
+    return params
+
+
+def _to_jax(params):
+    return jax.tree_util.tree_map(jnp.asarray, params)
 
 
 def _scales(W_std, b_std, parameterization, fan_in):
@@ -128,11 +149,7 @@ def mlp(
     def init(seed: int, d_in: int):
         d_in = check_positive_int("d_in", d_in)
         sizes = [d_in] + [width] * depth + [out_dim]
-        keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes) - 1)
-        return [
-            _dense_init(k, (n_in, n_out), b_std, W_std, parameterization, n_in)
-            for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:])
-        ]
+        return _to_jax(_draw(seed, list(zip(sizes[:-1], sizes[1:])), b_std, W_std, parameterization))
 
     def apply(params, x):
         x = jnp.asarray(x)
@@ -184,9 +201,8 @@ def resnet(
 
     def init(seed: int, d_in: int):
         d_in = check_positive_int("d_in", d_in)
-        sizes = [(d_in, width)] + [(width, width)] * depth + [(width, 1)]
-        keys = jax.random.split(jax.random.PRNGKey(seed), len(sizes))
-        return [_dense_init(k, s, b_std, W_std, parameterization, s[0]) for k, s in zip(keys, sizes)]
+        shapes = [(d_in, width)] + [(width, width)] * depth + [(width, 1)]
+        return _to_jax(_draw(seed, shapes, b_std, W_std, parameterization))
 
     def apply(params, x):
         x = jnp.asarray(x)
@@ -234,14 +250,8 @@ def cnn1d(
 
     def init(seed: int, d_in: int):
         d_in = check_positive_int("d_in", d_in)
-        keys = jax.random.split(jax.random.PRNGKey(seed), depth + 1)
-        params, c_in = [], d_in
-        for k in keys[:-1]:
-            shape = (filter_size, c_in, channels)
-            params.append(_dense_init(k, shape, b_std, W_std, parameterization, filter_size * c_in))
-            c_in = channels
-        params.append(_dense_init(keys[-1], (channels, 1), b_std, W_std, parameterization, channels))
-        return params
+        shapes = [(filter_size, d_in, channels)] + [(filter_size, channels, channels)] * (depth - 1)
+        return _to_jax(_draw(seed, shapes + [(channels, 1)], b_std, W_std, parameterization))
 
     def apply(params, x):
         x = jnp.asarray(x)
@@ -320,10 +330,9 @@ def mlp_init_batch(
     W, b ~ N(0, 1); standard: W ~ N(0, W_std²/n_in), b ~ N(0, b_std²)), with a leading axis of
     length ``len(seeds)`` on every array, ready for ``jax.vmap(model.apply)`` or
     :func:`ntk_helpers.empirical.mlp_layer_ntk`. The numbers come from
-    ``numpy.random.default_rng(seed)``, one generator per seed, so network ``seed`` is the same
-    whatever the other seeds (but not the network ``init(seed, d_in)`` draws with JAX).
-    Drawing with numpy needs no compilation; ``jax.random`` compiles once per array shape, which
-    dominates sweeps over many widths on a CPU. Introduced in notebook 03.
+    ``numpy.random.default_rng(seed)``, one generator per seed, exactly as in ``init(seed, d_in)``:
+    entry s of the stack is the network ``init(seeds[s], d_in)``.
+    Introduced in notebook 03.
 
     Args:
       seeds: an int or a sequence of ints (≥ 0).
@@ -341,11 +350,9 @@ def mlp_init_batch(
       >>> bool((again[1]["W"][0] == params[1]["W"][1]).all())
       True
     """
-    import numpy as np
-
-    seeds = [seeds] if isinstance(seeds, int) and not isinstance(seeds, bool) else list(seeds)
-    if not seeds or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty sequence of integers >= 0, got {seeds!r}")
+    seeds = [seeds] if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool) else list(seeds)
+    if not seeds:
+        raise ValueError("seeds must be a non-empty sequence of integers >= 0")
     d_in = check_positive_int("d_in", d_in)
     width = check_positive_int("width", width)
     depth = check_positive_int("depth", depth)
@@ -354,19 +361,6 @@ def mlp_init_batch(
     b_std = check_nonneg("b_std", b_std, allow_none=True)
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     sizes = [d_in] + [width] * depth + [out_dim]
-    gens = [np.random.default_rng(int(s)) for s in seeds]
-    draws = [[] for _ in gens]
-    for g, mine in zip(gens, draws):
-        for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-            w = g.standard_normal((n_in, n_out), dtype=np.float32)
-            b = g.standard_normal((n_out,), dtype=np.float32) if b_std is not None else None
-            mine.append((w, b))
-    params = []
-    for i, n_in in enumerate(sizes[:-1]):
-        w = np.stack([mine[i][0] for mine in draws])
-        layer = {"W": w if parameterization == "ntk" else w * np.float32(W_std / n_in**0.5)}
-        if b_std is not None:
-            b = np.stack([mine[i][1] for mine in draws])
-            layer["b"] = b if parameterization == "ntk" else b * np.float32(b_std)
-        params.append(layer)
-    return params
+    seeds = [_check_seed(s, "seeds") for s in seeds]
+    nets = [_draw(s, list(zip(sizes[:-1], sizes[1:])), b_std, W_std, parameterization) for s in seeds]
+    return [{key: np.stack([net[i][key] for net in nets]) for key in nets[0][i]} for i in range(len(sizes) - 1)]

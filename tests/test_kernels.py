@@ -350,7 +350,7 @@ def test_fc_monte_carlo(activation, W_std, b_std):
     width, depth = 256, 2
     x = np.random.default_rng(6).normal(size=(5, 3))
     net = mlp(width, depth, activation=activation, W_std=W_std, b_std=b_std)
-    ntks, nngps = _monte_carlo(net, x, 24)
+    ntks, nngps = _monte_carlo(net, x, 40)
     k = K.fc_kernels(x, depth=depth, activation=activation, W_std=W_std, b_std=b_std)
     _assert_close_in_distribution(ntks, k.ntk, width, depth)
     _assert_close_in_distribution(nngps, k.nngp, width, depth)
@@ -360,7 +360,7 @@ def test_fc_monte_carlo_standard_parameterization():
     width, depth = 256, 2
     x = np.random.default_rng(7).normal(size=(5, 3))
     net = mlp(width, depth, b_std=0.2, parameterization="standard")
-    ntks, _ = _monte_carlo(net, x, 24)
+    ntks, _ = _monte_carlo(net, x, 40)
     k = K.fc_kernels(x, depth=depth, b_std=0.2, parameterization="standard", width=width)
     _assert_close_in_distribution(ntks, k.ntk, width, depth)
 
@@ -369,7 +369,7 @@ def test_resnet_monte_carlo():
     width, depth = 256, 2
     x = np.random.default_rng(8).normal(size=(5, 3))
     net = resnet(width, depth, W_std=1.1, b_std=0.2)
-    ntks, nngps = _monte_carlo(net, x, 24)
+    ntks, nngps = _monte_carlo(net, x, 40)
     k = K.resnet_kernels(x, depth=depth, W_std=1.1, b_std=0.2)
     _assert_close_in_distribution(ntks, k.ntk, width, depth)
     _assert_close_in_distribution(nngps, k.nngp, width, depth)
@@ -379,7 +379,7 @@ def test_cnn1d_monte_carlo():
     channels, depth = 256, 2
     x = np.random.default_rng(9).normal(size=(4, 6, 2))
     net = cnn1d(channels, depth, filter_size=3, b_std=0.2)
-    ntks, nngps = _monte_carlo(net, x, 24)
+    ntks, nngps = _monte_carlo(net, x, 40)
     k = K.cnn1d_kernels(x, depth=depth, filter_size=3, b_std=0.2)
     _assert_close_in_distribution(ntks, k.ntk, channels, depth)
     _assert_close_in_distribution(nngps, k.nngp, channels, depth)
