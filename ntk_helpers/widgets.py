@@ -61,6 +61,39 @@ _SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _BUSY = "computing…"
 
 
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_compilations = {"count": 0, "listening": False}
+
+
+def _count_compilation(event, duration, **kwargs):
+    if event == _COMPILE_EVENT:
+        _compilations["count"] += 1
+
+
+def jax_compilations() -> int:
+    """How many XLA compilations this process has run since this function was first called.
+
+    The first call starts listening (``jax.monitoring``) and returns 0; compare two later calls
+    to check that, say, a slider move compiled nothing: every explorer must stay at zero after
+    its warm-up.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> triple, x = jax.jit(lambda v: v * 3.0), jnp.ones(7)
+      >>> before = jax_compilations()
+      >>> _ = triple(x)  # a new function: one compilation
+      >>> _ = triple(x)  # the same shape again: none
+      >>> jax_compilations() - before
+      1
+    """
+    if not _compilations["listening"]:
+        from jax import monitoring
+
+        monitoring.register_event_duration_secs_listener(_count_compilation)
+        _compilations["listening"] = True
+    return _compilations["count"]
+
+
 def format_number(value) -> str:
     """A short readable label: powers of two as ``2⁴ = 16``, floats with 3 significant digits.
 
