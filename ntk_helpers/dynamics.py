@@ -216,9 +216,10 @@ def kernel_regression(k_test_train, k_train_train, y_train, *, ridge: float = 0.
       array([1., 2.])
     """
     y = np.asarray(check_array("y_train", y_train, ndim=1), dtype=np.float64)
-    predict = gradient_descent_mse(k_train_train, y, 1.0, ridge=ridge)
+    k = _kernel("k_train_train", k_train_train, y.shape[0])
+    ridge = check_nonneg("ridge", ridge)
     kt = np.asarray(check_array("k_test_train", k_test_train, ndim=2, dim=y.shape[0]), dtype=np.float64)
-    return predict(np.inf, np.zeros_like(y), np.zeros(kt.shape[0]), kt).test
+    return kt @ _solve_psd("k_train_train", k + ridge * np.eye(y.shape[0]), y[:, None])[:, 0]
 
 
 def _solve_psd(name, k, b):

@@ -204,3 +204,11 @@ def test_stats_slope_and_relative_error():
         stats.loglog_fit([1, 2], [1.0, -1.0])
     with pytest.raises(ValueError, match="same shape"):
         stats.relative_error(np.ones(2), np.ones(3))
+
+
+def test_kernel_regression_on_a_singular_kernel_uses_the_pseudo_inverse():
+    k = random_psd(5, 2, rank=2)
+    y = np.random.default_rng(3).standard_normal(5)
+    with pytest.warns(RuntimeWarning, match="singular"):
+        out = dynamics.kernel_regression(k, k, y)
+    np.testing.assert_allclose(out, k @ np.linalg.pinv(k) @ y, atol=1e-8)
