@@ -12,7 +12,7 @@ Three strategies, all exact:
 * ``"jacobian"``: build the Jacobians of both batches and contract them (memory N·P).
 * ``"ntvp"``: NTK-vector products: the gradients of the second batch are pushed through a JVP of
   the first, so the first batch's Jacobian is never stored.
-* ``"structured"``: for :func:`ntk_helpers.models.mlp` networks, the per-layer outer-product
+* ``"structured"``: for models built from an ``mlp`` :class:`~ntk_helpers.network.Network`, the per-layer outer-product
   structure of dense-layer gradients, K = Σ_l s_l² (H_{l−1} H′_{l−1}ᵀ) ⊙ (Δ_l Δ′_lᵀ) (+ bias terms),
   which never forms a per-example gradient (Novak et al. 2022, arXiv:2206.08720).
 
@@ -29,8 +29,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .activations import get_activation
 from .errors import check_choice, check_finite, check_positive_int
-from .models import Model
+from .models import Model, check_params
+from .network import as_network
 
 STRATEGIES = ("auto", "jacobian", "ntvp", "structured")
 
@@ -110,7 +112,9 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
     check_choice("strategy", strategy, STRATEGIES)
     if block_size is not None:
         block_size = check_positive_int("block_size", block_size)
-    structured = getattr(model_or_apply, "structured_ntk", None) if isinstance(model_or_apply, Model) else None
+    structured = None
+    if isinstance(model_or_apply, Model) and model_or_apply.network.kind == "mlp" and model_or_apply.network.out_dim == 1:
+        structured = partial(_structured_total, model_or_apply.network)
     apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
     if not callable(apply_fn):
         raise TypeError(f"model_or_apply must be a Model or a callable apply(params, x), got {model_or_apply!r}")
@@ -226,20 +230,15 @@ class LayerNTK(NamedTuple):
         return k if self.biases is None else k + self.biases.sum(axis=-3)
 
 
-def mlp_layer_ntk(
-    params,
-    x1,
-    x2=None,
-    *,
-    activation: str = "relu",
-    W_std: float = 1.0,
-    b_std: float | None = None,
-    parameterization: str = "ntk",
-) -> LayerNTK:
-    """Empirical NTK of ``models.mlp`` networks, layer by layer, in numpy (no compilation).
+def _structured_total(net, params, x1, x2=None):
+    return layer_ntk(net, params, x1, x2).total
 
-    For z_l = s_l h_{l−1} W_l + c_l b_l (s_l = W_std/√n_in, c_l = b_std in NTK parameterization;
-    s_l = c_l = 1 in standard parameterization) and Δ_l = ∂f/∂z_l,
+
+def layer_ntk(net, params, x1, x2=None) -> LayerNTK:
+    """Empirical NTK of an ``mlp`` network, layer by layer, in numpy (no compilation).
+
+    For z_l = s_l h_{l−1} W_l + c_l b_l (the forward multipliers of
+    :meth:`~ntk_helpers.network.Network.forward_scales`) and Δ_l = ∂f/∂z_l,
 
         K = Σ_l [ s_l² (H_{l−1} H′_{l−1}ᵀ) ⊙ (Δ_l Δ′_lᵀ)  +  c_l² (Δ_l Δ′_lᵀ) ],
 
@@ -247,43 +246,43 @@ def mlp_layer_ntk(
     2022, arXiv:2206.08720). One forward and one backward pass per seed; products in the
     parameters' precision (float32, or float64 for float64 parameters), a float64 result.
     This is also the ``"structured"`` strategy of :func:`empirical_ntk_fn` for ``mlp`` models.
-    Introduced in notebook 03.
+    The network's settings come from ``net`` only, and ``params`` are checked against it, so
+    parameters and settings cannot disagree. Introduced in notebook 03.
 
     Args:
-      params: parameters of ``mlp(width, depth, activation=..., W_std=..., b_std=...,
-        parameterization=...)`` with one output, either one network (as from ``init``) or a stack
-        with a leading seed axis (as from :func:`ntk_helpers.models.mlp_init_batch`).
+      net: the :class:`~ntk_helpers.network.Network` (kind ``"mlp"``, one output), or a model
+        built from it.
+      params: that network's parameters, either one network (as from ``init``) or a stack with
+        a leading seed axis (as from :func:`ntk_helpers.models.init_batch`).
       x1: (N1, d_in) inputs; x2: (N2, d_in) inputs or None for ``x1``.
-      activation, W_std, b_std, parameterization: the network's, as given to ``mlp``.
 
     Returns:
       :class:`LayerNTK`; ``.total`` is the kernel, (N1, N2) or (S, N1, N2) for stacked params.
 
     Example:
       >>> import numpy as np
-      >>> from ntk_helpers.models import mlp_init_batch
-      >>> params = mlp_init_batch([0, 1], 2, width=16, depth=2, b_std=0.1)
-      >>> parts = mlp_layer_ntk(params, np.eye(2), b_std=0.1)
+      >>> from ntk_helpers.models import init_batch
+      >>> from ntk_helpers.network import Network
+      >>> net = Network(width=16, depth=2, b_std=0.1)
+      >>> parts = layer_ntk(net, init_batch(net, [0, 1], 2), np.eye(2))
       >>> parts.weights.shape, parts.total.shape
       ((2, 3, 2, 2), (2, 2, 2))
     """
-    from .activations import get_activation
-
-    act = get_activation(activation)
-    check_choice("parameterization", parameterization, ("ntk", "standard"))
+    net = as_network(net)
+    if net.kind != "mlp" or net.out_dim != 1:
+        raise ValueError(f"net must be an mlp with one output for layer_ntk, got {net.name}")
     if not isinstance(params, (list, tuple)) or not params or not all(isinstance(p, dict) and "W" in p for p in params):
         raise TypeError("params must be a list of dicts {'W': ..., 'b': ...} of an mlp")
+    batched = np.ndim(params[0]["W"]) == 3
+    check_params(net, [{k: v[0] for k, v in p.items()} for p in params] if batched else params)
+    activation = net.activation
+    act = get_activation(activation)
     dtype = np.result_type(np.asarray(params[0]["W"]).dtype, np.float32)
     ws = [np.asarray(p["W"], dtype=dtype) for p in params]
     bs = [None if "b" not in p else np.asarray(p["b"], dtype=dtype) for p in params]
-    if (b_std is None) != (bs[0] is None):
-        raise ValueError(f"b_std={b_std!r} does not match params ({'with' if bs[0] is not None else 'without'} biases)")
-    batched = ws[0].ndim == 3
     if not batched:
         ws = [w[None] for w in ws]
         bs = [None if b is None else b[None] for b in bs]
-    if ws[-1].shape[-1] != 1:
-        raise ValueError(f"params must end in one output unit, got {ws[-1].shape[-1]}")
     x1 = np.asarray(x1, dtype=dtype)
     check_finite("x1", x1)
     same = x2 is None
@@ -299,8 +298,7 @@ def mlp_layer_ntk(
     h = np.broadcast_to(x, (n_seeds,) + x.shape)
     hs, zs = [], []
     for i, (w, b) in enumerate(zip(ws, bs)):
-        s = W_std / w.shape[1] ** 0.5 if parameterization == "ntk" else 1.0
-        c = (b_std or 0.0) if parameterization == "ntk" else 1.0
+        s, c = net.forward_scales(w.shape[1])
         scales.append((s, c))
         if i > 0:
             zs.append(h)

@@ -12,8 +12,9 @@ Layers follow neural-tangents' ``stax.Dense`` exactly, so the analytic kernels o
   (Jacot et al. 2018, arXiv:1806.07572).
 * standard parameterization: W ~ N(0, W_std² / n_in), b ~ N(0, b_std²) and z = x W + b.
 
-``b_std=None`` means no bias. Introduced in notebook 01 (``mlp``); notebook 03 compares the two
-parameterizations.
+``b_std=None`` means no bias. Every model is built from a :class:`~ntk_helpers.network.Network`,
+whose settings are written once (the scale factors live there).
+Introduced in notebook 01 (``mlp``); notebook 03 compares the two parameterizations.
 """
 
 from __future__ import annotations
@@ -27,34 +28,29 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .activations import get_activation
-from .errors import check_choice, check_nonneg, check_positive_int
-
-PARAMETERIZATIONS = ("ntk", "standard")
+from .errors import check_positive_int
+from .network import Network, as_network
 
 
 class Model(NamedTuple):
-    """A network as pure functions.
+    """A network as pure functions, built from its :class:`~ntk_helpers.network.Network`.
 
     Attributes:
       init: ``init(seed: int, d_in: int) -> params``.
       apply: ``apply(params, x) -> f``, f of shape (N,) (or (N, out_dim) when out_dim > 1).
-      name: a short description, e.g. ``"mlp(width=512, depth=2, relu, ntk)"``.
-      structured_ntk: for ``mlp`` with one output, ``structured_ntk(params, x1, x2) -> K`` using
-        the outer-product structure of dense-layer gradients (see :mod:`ntk_helpers.empirical`).
+      network: the description it was built from; the analytic kernels
+        (``kernels.analytic(model, ...)``) and the structured empirical kernel
+        (``empirical.layer_ntk(model, ...)``) read the network's settings from here.
     """
 
     init: Callable
     apply: Callable
-    name: str
-    structured_ntk: Callable | None = None
+    network: Network
 
-
-def _check_common(activation, W_std, b_std, parameterization):
-    act = get_activation(activation)
-    W_std = check_nonneg("W_std", W_std)
-    b_std = check_nonneg("b_std", b_std, allow_none=True)
-    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
-    return act, W_std, b_std
+    @property
+    def name(self) -> str:
+        """A short description, e.g. ``"mlp(width=512, depth=2, relu, W_std=1, ntk)"``."""
+        return self.network.name
 
 
 def _check_seed(seed, name="seed") -> int:
@@ -63,22 +59,21 @@ def _check_seed(seed, name="seed") -> int:
     return int(seed)
 
 
-def _draw(seed, shapes, b_std, W_std, parameterization):
+def _draw(net: Network, seed, d_in):
     """One network's parameters as float32 numpy arrays, layer by layer from one generator.
 
-    ``shapes`` lists each layer's weight shape, ending with (n_in, n_out); its fan-in is the
-    product of all but the last dimension. The draw order (W then b, layer by layer) is fixed, so
-    ``seed`` alone decides the network.
+    Each layer's fan-in is the product of all but the last dimension of its weight shape. The
+    draw order (W then b, layer by layer) is fixed, so ``seed`` alone decides the network.
     """
     rng = np.random.default_rng(_check_seed(seed))
     params = []
-    for shape in shapes:
-        fan_in = int(np.prod(shape[:-1]))
+    for shape in net.weight_shapes(d_in):
+        w_std, b_std = net.init_stds(int(np.prod(shape[:-1])))
         w = rng.standard_normal(shape, dtype=np.float32)
-        layer = {"W": w if parameterization == "ntk" else w * np.float32(W_std / fan_in**0.5)}
-        if b_std is not None:
+        layer = {"W": w if w_std == 1.0 else w * np.float32(w_std)}
+        if net.b_std is not None:
             b = rng.standard_normal((shape[-1],), dtype=np.float32)
-            layer["b"] = b if parameterization == "ntk" else b * np.float32(b_std)
+            layer["b"] = b if b_std == 1.0 else b * np.float32(b_std)
         params.append(layer)
     return params
 
@@ -87,24 +82,43 @@ def _to_jax(params):
     return jax.tree_util.tree_map(jnp.asarray, params)
 
 
-def _scales(W_std, b_std, parameterization, fan_in):
-    """Multipliers (of W, of b) applied in the forward pass."""
-    if parameterization == "ntk":
-        return W_std / fan_in**0.5, (b_std or 0.0)
-    return 1.0, 1.0
-
-
-def _dense(layer, x, w_scale, b_scale):
+def _dense(net, layer, x):
+    w_scale, b_scale = net.forward_scales(layer["W"].shape[0])
     z = w_scale * (x @ layer["W"])
     if "b" in layer:
         z = z + b_scale * layer["b"][None, :]
     return z
 
 
-def _check_input(x, ndim, d_in=None):
+def check_params(net: Network, params, name: str = "params") -> int:
+    """Check that ``params`` are parameters of ``net`` (layers, shapes, biases); return d_in.
+
+    Raises a ``ValueError`` naming what differs, so parameters of another depth, width or
+    architecture cannot silently compute a different network.
+    """
+    if not isinstance(params, list | tuple) or not params or not all(isinstance(p, dict) and "W" in p for p in params):
+        raise TypeError(f"{name} must be a list of dicts {{'W': ..., 'b': ...}}, one per layer, as init returns")
+    first = np.shape(params[0]["W"])
+    if len(first) < 2:
+        raise ValueError(f"{name}[0]['W'] must be a matrix, got shape {first}")
+    d_in = first[-2]
+    expected = net.weight_shapes(d_in)
+    if len(params) != len(expected):
+        raise ValueError(f"{name} has {len(params)} layers, but {net.name} has {len(expected)}")
+    for i, (layer, shape) in enumerate(zip(params, expected)):
+        got = tuple(np.shape(layer["W"]))
+        if got != shape:
+            raise ValueError(f"{name}[{i}]['W'] has shape {got}, but {net.name} needs {shape}")
+        if ("b" in layer) != (net.b_std is not None):
+            has = "has a bias" if "b" in layer else "has no bias"
+            raise ValueError(f"{name}[{i}] {has}, but {net.name} has b_std={net.b_std!r}")
+    return d_in
+
+
+def _check_input(x, ndim, d_in):
     if x.ndim != ndim:
         raise ValueError(f"x must have rank {ndim}, got shape {x.shape}")
-    if d_in is not None and x.shape[-1] != d_in:
+    if x.shape[-1] != d_in:
         raise ValueError(f"x must have last dimension {d_in} (the d_in of params), got shape {x.shape}")
 
 
@@ -112,27 +126,79 @@ def _squeeze(out, out_dim):
     return out[:, 0] if out_dim == 1 else out
 
 
-def mlp(
-    width: int,
-    depth: int,
-    *,
-    activation: str = "relu",
-    W_std: float = 1.0,
-    b_std: float | None = None,
-    parameterization: str = "ntk",
-    out_dim: int = 1,
-) -> Model:
+def _mlp_apply(net, act, params, x):
+    h = x
+    for i, layer in enumerate(params):
+        if i > 0:
+            h = act.fn(h)
+        h = _dense(net, layer, h)
+    return h
+
+
+def _resnet_apply(net, act, params, x):
+    h = _dense(net, params[0], x)
+    for layer in params[1:-1]:
+        h = h + _dense(net, layer, act.fn(h))
+    return _dense(net, params[-1], act.fn(h))
+
+
+def _cnn1d_apply(net, act, params, x):
+    offsets = [d - net.filter_size // 2 for d in range(net.filter_size)]
+    h = x
+    for layer in params[:-1]:
+        k, c_in, _ = layer["W"].shape
+        w_scale, b_scale = net.forward_scales(k * c_in)
+        patches = jnp.stack([jnp.roll(h, -o, axis=1) for o in offsets])  # (k, N, length, c_in)
+        z = w_scale * jnp.einsum("knlc,kco->nlo", patches, layer["W"])
+        if "b" in layer:
+            z = z + b_scale * layer["b"][None, None, :]
+        h = act.fn(z)
+    return _dense(net, params[-1], h.mean(axis=1))
+
+
+_APPLY = {"mlp": _mlp_apply, "resnet": _resnet_apply, "cnn1d": _cnn1d_apply}
+
+
+def build(net: Network) -> Model:
+    """The :class:`Model` (``init``/``apply``) of a network description.
+
+    ``mlp``: f(x) = Dense_out(φ(Dense_L(… φ(Dense_1(x)) …))). ``resnet``: h₀ = Dense(x),
+    h_l = h_{l−1} + Dense(φ(h_{l−1})) for l = 1..L, f = Dense(φ(h_L)) (He et al. 2016,
+    arXiv:1512.03385). ``cnn1d``: x of shape (N, length, c_in); L convolutions with circular
+    padding, each followed by φ, then the mean over positions and a dense layer (Arora et al. 2019,
+    arXiv:1904.11955). Every layer as in the module docstring.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> model = build(Network("resnet", width=32, depth=3))
+      >>> model.apply(model.init(0, 2), jnp.ones((4, 2))).shape
+      (4,)
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a Network, got {type(net).__name__}")
+    net.finite_width()
+    act = get_activation(net.activation)
+    forward = _APPLY[net.kind]
+    ndim = 3 if net.kind == "cnn1d" else 2
+
+    def init(seed: int, d_in: int):
+        return _to_jax(_draw(net, seed, d_in))
+
+    def apply(params, x):
+        d_in = check_params(net, params)
+        x = jnp.asarray(x)
+        _check_input(x, ndim, d_in)
+        return _squeeze(forward(net, act, params, x), net.out_dim)
+
+    return Model(init, apply, net)
+
+
+def mlp(width: int, depth: int, **settings) -> Model:
     """A fully connected network with ``depth`` hidden layers of ``width`` units.
 
-    f(x) = Dense_out(φ(Dense_depth(… φ(Dense_1(x)) …))), every Dense as in the module docstring.
-
-    Args:
-      width: n, units per hidden layer (≥ 1).
-      depth: L, the number of hidden layers (≥ 1).
-      activation: a name from :data:`ntk_helpers.activations.ACTIVATION_NAMES`.
-      W_std, b_std: weight and bias scales (``b_std=None``: no bias).
-      parameterization: ``"ntk"`` or ``"standard"``.
-      out_dim: number of outputs; 1 gives f of shape (N,).
+    ``mlp(width, depth, **settings)`` is ``build(Network("mlp", width, depth, **settings))``;
+    the settings are those of :class:`~ntk_helpers.network.Network` (activation, W_std, b_std,
+    parameterization, out_dim).
 
     Example:
       >>> import jax.numpy as jnp
@@ -141,53 +207,11 @@ def mlp(
       >>> net.apply(params, jnp.ones((5, 3))).shape
       (5,)
     """
-    width = check_positive_int("width", width)
-    depth = check_positive_int("depth", depth)
-    out_dim = check_positive_int("out_dim", out_dim)
-    act, W_std, b_std = _check_common(activation, W_std, b_std, parameterization)
-
-    def init(seed: int, d_in: int):
-        d_in = check_positive_int("d_in", d_in)
-        sizes = [d_in] + [width] * depth + [out_dim]
-        return _to_jax(_draw(seed, list(zip(sizes[:-1], sizes[1:])), b_std, W_std, parameterization))
-
-    def apply(params, x):
-        x = jnp.asarray(x)
-        _check_input(x, 2, params[0]["W"].shape[0])
-        h = x
-        for i, layer in enumerate(params):
-            if i > 0:
-                h = act.fn(h)
-            h = _dense(layer, h, *_scales(W_std, b_std, parameterization, layer["W"].shape[0]))
-        return _squeeze(h, out_dim)
-
-    def structured_ntk(params, x1, x2):
-        from .empirical import mlp_layer_ntk  # deferred: empirical imports this module
-
-        return mlp_layer_ntk(
-            params, x1, x2, activation=activation, W_std=W_std, b_std=b_std, parameterization=parameterization
-        ).total
-
-    name = f"mlp(width={width}, depth={depth}, {activation}, {parameterization})"
-    return Model(init, apply, name, structured_ntk if out_dim == 1 else None)
+    return build(Network("mlp", width, depth, **settings))
 
 
-def resnet(
-    width: int,
-    depth: int,
-    *,
-    activation: str = "relu",
-    W_std: float = 1.0,
-    b_std: float | None = None,
-    parameterization: str = "ntk",
-) -> Model:
-    """A residual network: h₀ = Dense(x); h_l = h_{l−1} + Dense(φ(h_{l−1})); f = Dense(φ(h_L)).
-
-    The skip connections make the kernel grow with depth instead of degenerating
-    (He et al. 2016, arXiv:1512.03385; Huang et al. 2020, arXiv:2002.06262).
-
-    Args:
-      width: units per layer; depth: number of residual blocks (≥ 1); the rest as in :func:`mlp`.
+def resnet(width: int, depth: int, **settings) -> Model:
+    """A residual network of ``depth`` blocks: ``build(Network("resnet", width, depth, ...))``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -195,46 +219,13 @@ def resnet(
       >>> net.apply(net.init(0, 2), jnp.ones((4, 2))).shape
       (4,)
     """
-    width = check_positive_int("width", width)
-    depth = check_positive_int("depth", depth)
-    act, W_std, b_std = _check_common(activation, W_std, b_std, parameterization)
-
-    def init(seed: int, d_in: int):
-        d_in = check_positive_int("d_in", d_in)
-        shapes = [(d_in, width)] + [(width, width)] * depth + [(width, 1)]
-        return _to_jax(_draw(seed, shapes, b_std, W_std, parameterization))
-
-    def apply(params, x):
-        x = jnp.asarray(x)
-        _check_input(x, 2, params[0]["W"].shape[0])
-
-        def dense(layer, h):
-            return _dense(layer, h, *_scales(W_std, b_std, parameterization, layer["W"].shape[0]))
-
-        h = dense(params[0], x)
-        for layer in params[1:-1]:
-            h = h + dense(layer, act.fn(h))
-        return dense(params[-1], act.fn(h))[:, 0]
-
-    return Model(init, apply, f"resnet(width={width}, depth={depth}, {activation}, {parameterization})")
+    return build(Network("resnet", width, depth, **settings))
 
 
-def cnn1d(
-    channels: int,
-    depth: int,
-    *,
-    filter_size: int = 3,
-    activation: str = "relu",
-    W_std: float = 1.0,
-    b_std: float | None = None,
-    parameterization: str = "ntk",
-) -> Model:
-    """A 1-D convolutional network with circular padding and global average pooling.
+def cnn1d(channels: int, depth: int, **settings) -> Model:
+    """A 1-D CNN with circular padding and global average pooling: ``build(Network("cnn1d", ...))``.
 
-    Input x of shape (N, length, c_in). ``depth`` times: a convolution with ``channels`` filters of
-    size ``filter_size`` (fan-in = filter_size · c_in, circular padding, stride 1) followed by φ;
-    then the mean over positions and a Dense layer to one output. Weight sharing makes its kernel
-    translation invariant (Arora et al. 2019, arXiv:1904.11955).
+    Input x of shape (N, length, c_in); ``filter_size`` (default 3) is a setting.
 
     Example:
       >>> import jax.numpy as jnp
@@ -242,34 +233,7 @@ def cnn1d(
       >>> net.apply(net.init(0, 1), jnp.ones((3, 8, 1))).shape
       (3,)
     """
-    channels = check_positive_int("channels", channels)
-    depth = check_positive_int("depth", depth)
-    filter_size = check_positive_int("filter_size", filter_size)
-    act, W_std, b_std = _check_common(activation, W_std, b_std, parameterization)
-    offsets = [d - filter_size // 2 for d in range(filter_size)]
-
-    def init(seed: int, d_in: int):
-        d_in = check_positive_int("d_in", d_in)
-        shapes = [(filter_size, d_in, channels)] + [(filter_size, channels, channels)] * (depth - 1)
-        return _to_jax(_draw(seed, shapes + [(channels, 1)], b_std, W_std, parameterization))
-
-    def apply(params, x):
-        x = jnp.asarray(x)
-        _check_input(x, 3, params[0]["W"].shape[1])
-        h = x
-        for layer in params[:-1]:
-            k, c_in, _ = layer["W"].shape
-            w_scale, b_scale = _scales(W_std, b_std, parameterization, k * c_in)
-            patches = jnp.stack([jnp.roll(h, -o, axis=1) for o in offsets])  # (k, N, length, c_in)
-            z = w_scale * jnp.einsum("knlc,kco->nlo", patches, layer["W"])
-            if "b" in layer:
-                z = z + b_scale * layer["b"][None, None, :]
-            h = act.fn(z)
-        pooled = h.mean(axis=1)
-        last = params[-1]
-        return _dense(last, pooled, *_scales(W_std, b_std, parameterization, last["W"].shape[0]))[:, 0]
-
-    return Model(init, apply, f"cnn1d(channels={channels}, depth={depth}, {activation}, {parameterization})")
+    return build(Network("cnn1d", channels, depth, **settings))
 
 
 def centered(model_or_apply, params0) -> Callable:
@@ -313,54 +277,52 @@ def flatten(params):
     return ravel_pytree(params)
 
 
-def mlp_init_batch(
-    seeds,
-    d_in: int,
-    *,
-    width: int,
-    depth: int,
-    W_std: float = 1.0,
-    b_std: float | None = None,
-    parameterization: str = "ntk",
-    out_dim: int = 1,
-):
-    """Initial parameters of ``mlp(width, depth, ...)`` for several seeds, stacked, drawn with numpy.
+def init_batch(net, seeds, d_in: int):
+    """Initial parameters of one network description for several seeds, stacked, drawn with numpy.
 
-    Same layout and distribution as ``mlp(...).init(seed, d_in)`` (NTK parameterization:
-    W, b ~ N(0, 1); standard: W ~ N(0, W_std²/n_in), b ~ N(0, b_std²)), with a leading axis of
-    length ``len(seeds)`` on every array, ready for ``jax.vmap(model.apply)`` or
-    :func:`ntk_helpers.empirical.mlp_layer_ntk`. The numbers come from
-    ``numpy.random.default_rng(seed)``, one generator per seed, exactly as in ``init(seed, d_in)``:
-    entry s of the stack is the network ``init(seeds[s], d_in)``.
+    Entry s of the stack is exactly ``build(net).init(seeds[s], d_in)`` (one numpy generator per
+    seed), with a leading axis of length ``len(seeds)`` on every array, ready for
+    ``jax.vmap(model.apply)`` or :func:`ntk_helpers.empirical.layer_ntk`.
     Introduced in notebook 03.
 
     Args:
-      seeds: an int or a sequence of ints (≥ 0).
-      d_in: input dimension; width, depth, W_std, b_std, parameterization, out_dim: as in :func:`mlp`.
+      net: a :class:`~ntk_helpers.network.Network` or a :class:`Model`.
+      seeds: an int or a non-empty sequence of ints (≥ 0).
+      d_in: input dimension (input channels for ``cnn1d``).
 
     Returns:
-      A list of ``depth + 1`` dicts {'W': (S, n_in, n_out), 'b': (S, n_out)} of float32 numpy
-      arrays ('b' absent when ``b_std`` is None).
+      A list with one dict {'W': (S, …), 'b': (S, n_out)} per layer of float32 numpy arrays
+      ('b' absent when ``b_std`` is None).
 
     Example:
-      >>> params = mlp_init_batch([0, 1, 2], 2, width=8, depth=2, b_std=0.1)
+      >>> from ntk_helpers.network import Network
+      >>> net = Network(width=8, depth=2, b_std=0.1)
+      >>> params = init_batch(net, [0, 1, 2], 2)
       >>> [layer["W"].shape for layer in params]
       [(3, 2, 8), (3, 8, 8), (3, 8, 1)]
-      >>> again = mlp_init_batch([1], 2, width=8, depth=2, b_std=0.1)  # seed 1 alone
+      >>> again = init_batch(net, [1], 2)  # seed 1 alone
       >>> bool((again[1]["W"][0] == params[1]["W"][1]).all())
       True
     """
+    net = as_network(net)
     seeds = [seeds] if isinstance(seeds, int | np.integer) and not isinstance(seeds, bool) else list(seeds)
     if not seeds:
         raise ValueError("seeds must be a non-empty sequence of integers >= 0")
     d_in = check_positive_int("d_in", d_in)
-    width = check_positive_int("width", width)
-    depth = check_positive_int("depth", depth)
-    out_dim = check_positive_int("out_dim", out_dim)
-    W_std = check_nonneg("W_std", W_std)
-    b_std = check_nonneg("b_std", b_std, allow_none=True)
-    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
-    sizes = [d_in] + [width] * depth + [out_dim]
-    seeds = [_check_seed(s, "seeds") for s in seeds]
-    nets = [_draw(s, list(zip(sizes[:-1], sizes[1:])), b_std, W_std, parameterization) for s in seeds]
-    return [{key: np.stack([net[i][key] for net in nets]) for key in nets[0][i]} for i in range(len(sizes) - 1)]
+    nets = [_draw(net, _check_seed(s, "seeds"), d_in) for s in seeds]
+    return [{key: np.stack([one[i][key] for one in nets]) for key in nets[0][i]} for i in range(len(nets[0]))]
+
+
+def astype(params, dtype):
+    """The same parameters as numpy arrays of ``dtype`` (e.g. float64 for 1e-12 checks).
+
+    numpy keeps float64 even where JAX runs in 32 bits; inside ``jax.enable_x64(True)`` JAX then
+    computes with them in float64.
+
+    Example:
+      >>> import numpy as np
+      >>> p = astype(mlp(4, 1).init(0, 2), np.float64)
+      >>> p[0]["W"].dtype
+      dtype('float64')
+    """
+    return jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), params)

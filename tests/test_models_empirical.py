@@ -51,7 +51,7 @@ def test_ntk_parameterization_output_variance_matches_nngp_scale():
     # One hidden ReLU layer, W_std = 1, no bias: Var f(x) = W² E[relu(u)²] = ½ x·x/d (infinite width).
     net = models.mlp(128, 1)
     x = jnp.array([[1.0, 2.0]])
-    stacked = models.mlp_init_batch(list(range(1000)), 2, width=128, depth=1)
+    stacked = models.init_batch(net, list(range(1000)), 2)
     f = jax.vmap(lambda p: net.apply(p, x)[0])(jax.tree_util.tree_map(jnp.asarray, stacked))
     expected = 0.5 * float(jnp.sum(x * x)) / 2
     # sampling error of a variance over 1000 draws (4σ) plus an O(1/width) finite-width correction
@@ -174,8 +174,8 @@ def test_empirical_rejects_bad_input():
 
 
 def test_init_batch_stacks_exactly_the_single_networks():
-    batch = models.mlp_init_batch([3, 0], 2, width=8, depth=2, b_std=0.1, parameterization="standard")
     net = models.mlp(8, 2, b_std=0.1, parameterization="standard")
+    batch = models.init_batch(net, [3, 0], 2)
     for s, seed in enumerate([3, 0]):
         single = net.init(seed, 2)
         for layer_b, layer_s in zip(batch, single):
