@@ -2,13 +2,18 @@
 
 The maths is derived in the notebooks; this package holds it once, tested, for reuse:
 
+* :mod:`~ntk_helpers.network` — :class:`~ntk_helpers.network.Network`, one description of a network
+  from which its model, its analytic kernels and its empirical kernels all come;
 * :mod:`~ntk_helpers.models` — networks in NTK and standard parameterization (MLP, ResNet, 1-D CNN);
 * :mod:`~ntk_helpers.empirical` — the empirical NTK K = J Jᵀ of any JAX function;
-* :mod:`~ntk_helpers.kernels` — analytic infinite-width NNGP and NTK kernels;
+* :mod:`~ntk_helpers.kernels` — analytic infinite-width NNGP and NTK kernels (:mod:`~ntk_helpers.gaussian`:
+  the activations' Gaussian expectations; :mod:`~ntk_helpers.budget`: work refused up front);
 * :mod:`~ntk_helpers.dynamics` — closed-form and simulated gradient-descent dynamics;
 * :mod:`~ntk_helpers.spectral` — eigen-decompositions and per-mode decay;
 * :mod:`~ntk_helpers.data`, :mod:`~ntk_helpers.stats` — toy data sets, errors and slopes;
-* :mod:`~ntk_helpers.plotting`, :mod:`~ntk_helpers.widgets` — the course's figures and live controls.
+* :mod:`~ntk_helpers.plotting`, :mod:`~ntk_helpers.widgets` — the course's figures and live controls;
+* :mod:`~ntk_helpers.explorers` — each notebook's live explorers, one call each;
+* :mod:`~ntk_helpers.runtime` — JAX's compilation counter.
 
 Conventions (loss ½‖f − y‖², t in steps, neural-tangents' kernel conventions) are in
 CONVENTIONS.md and ``notebooks/00_start_here.ipynb``.
@@ -22,8 +27,8 @@ import sys
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("activations", "data", "dynamics", "empirical", "errors", "kernels", "models",
-               "plotting", "spectral", "stats", "widgets")
+_SUBMODULES = ("activations", "budget", "data", "dynamics", "empirical", "errors", "explorers", "gaussian",
+               "kernels", "models", "network", "plotting", "runtime", "spectral", "stats", "widgets")
 
 
 def __getattr__(name):
@@ -31,6 +36,8 @@ def __getattr__(name):
     # importing plotly and ipywidgets for code that never draws.
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name == "Network":  # the one description of a network: ``nh.Network("mlp", width=512, depth=2)``
+        return importlib.import_module(".network", __name__).Network
     raise AttributeError(f"module 'ntk_helpers' has no attribute {name!r}")
 
 
