@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .activations import get_activation
+from .budget import check as check_budget
 from .errors import check_choice, check_finite, check_positive_int
 from .models import Model, check_params
 from .network import as_network
@@ -41,16 +42,22 @@ _MAX_JACOBIAN_ENTRIES = 2**27  # 0.5 GB of float32
 
 
 def _flat_jacobian(apply_fn, params, x):
-    """(N, O, P) Jacobian of apply_fn(params, x) (output reshaped to (N, O))."""
+    """(N, O, P) Jacobian of apply_fn(params, x) (output reshaped to (N, O)).
 
-    def f(p):
-        out = apply_fn(p, x)
-        return out.reshape(out.shape[0], -1)
+    Per example: ``vmap`` over the inputs of the reverse-mode Jacobian of one example's output,
+    O(N·P) work. (``jax.jacrev`` of the whole batch's output would pull each of the N cotangents
+    back through all N examples: O(N²·P).)
+    """
 
-    jac = jax.jacrev(f)(params)
-    leaves = jax.tree_util.tree_leaves(jac)
-    n, o = leaves[0].shape[:2]
-    return jnp.concatenate([leaf.reshape(n, o, -1) for leaf in leaves], axis=-1)
+    def one(xi):
+        def f(p):
+            return apply_fn(p, xi[None]).reshape(-1)
+
+        jac = jax.jacrev(f)(params)
+        leaves = jax.tree_util.tree_leaves(jac)
+        return jnp.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], axis=-1)  # (O, P)
+
+    return jax.vmap(one)(x)
 
 
 def _ntk_jacobian(apply_fn, params, x1, x2):
@@ -80,6 +87,39 @@ def _pad(x, size):
         return x
     pad = jnp.zeros((size - n,) + x.shape[1:], dtype=x.dtype)
     return jnp.concatenate([x, pad], axis=0)
+
+
+def _apply_of(model_or_apply):
+    apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
+    if not callable(apply_fn):
+        raise TypeError(f"model_or_apply must be a Model or a callable apply(params, x), got {model_or_apply!r}")
+    return apply_fn
+
+
+def _check_points(name, x, feature_shape=None):
+    """x as a JAX array of real numbers with at least one point and finite entries."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim < 2 or arr.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (N, ...) with N >= 1 points, got {arr.shape}")
+    if feature_shape is not None and arr.shape[1:] != tuple(feature_shape):
+        raise ValueError(f"{name} must have feature shape {tuple(feature_shape)}, got {arr.shape[1:]}")
+    check_finite(name, arr)
+    return jnp.asarray(arr if arr.dtype.kind == "f" else arr.astype(np.float32))
+
+
+# Rough speeds of this kind of CPU, for refusing work that would take hours (see ntk_helpers.budget).
+_GRADIENT_ENTRIES_PER_SECOND = 2e8  # per-example gradient entries (forward + backward)
+_CONTRACTION_FLOPS_PER_SECOND = 1e10
+
+
+def _generic_budget(params, n1, n2):
+    p = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
+    seconds = (n1 + n2) * p / _GRADIENT_ENTRIES_PER_SECOND + 2.0 * n1 * n2 * p / _CONTRACTION_FLOPS_PER_SECOND
+    check_budget(f"the empirical NTK of {p:.3g} parameters on {n1} × {n2} points (generic strategy)",
+                 seconds=seconds, bytes=8.0 * n1 * n2 + 4.0 * p * min(n1 + n2, default_block_size(params)),
+                 fix="use fewer points, a smaller network, or the structured strategy of an mlp model")
 
 
 def default_block_size(params) -> int:
@@ -115,9 +155,7 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
     structured = None
     if isinstance(model_or_apply, Model) and model_or_apply.network.kind == "mlp" and model_or_apply.network.out_dim == 1:
         structured = partial(_structured_total, model_or_apply.network)
-    apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
-    if not callable(apply_fn):
-        raise TypeError(f"model_or_apply must be a Model or a callable apply(params, x), got {model_or_apply!r}")
+    apply_fn = _apply_of(model_or_apply)
     if strategy == "structured" and structured is None:
         raise ValueError("strategy='structured' needs a Model built by ntk_helpers.models.mlp with out_dim=1")
     if strategy == "auto":
@@ -128,16 +166,12 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
         block_fn = jax.jit(partial(_ntk_jacobian if strategy == "jacobian" else _ntk_ntvp, apply_fn))
 
     def ntk(params, x1, x2=None):
-        x1 = jnp.asarray(x1)
-        check_finite("x1", x1)
-        x2_ = x1 if x2 is None else jnp.asarray(x2)
-        if x2 is not None:
-            check_finite("x2", x2_)
-            if x2_.shape[1:] != x1.shape[1:]:
-                raise ValueError(f"x2 must have the feature shape of x1 {x1.shape[1:]}, got {x2_.shape[1:]}")
+        x1 = _check_points("x1", x1)
+        x2_ = x1 if x2 is None else _check_points("x2", x2, x1.shape[1:])
         if strategy == "structured":
-            return block_fn(params, x1, x2)
+            return block_fn(params, x1, None if x2 is None else x2_)
         n1, n2 = x1.shape[0], x2_.shape[0]
+        _generic_budget(params, n1, n2)
         size = min(max(n1, n2), block_size or default_block_size(params))
         if n1 <= size and n2 <= size:
             return np.asarray(block_fn(params, x1, x2_))
@@ -171,8 +205,10 @@ def jacobian(model_or_apply, params, x):
 
     The columns follow the order of ``jax.flatten_util.ravel_pytree(params)``.
     """
-    apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
-    jac = _flat_jacobian(apply_fn, params, jnp.asarray(x))
+    apply_fn = _apply_of(model_or_apply)
+    x = _check_points("x", x)
+    _generic_budget(params, x.shape[0], 0)
+    jac = _flat_jacobian(apply_fn, params, x)
     if jac.shape[1] != 1:
         raise ValueError(f"jacobian needs a scalar-output function, got {jac.shape[1]} outputs")
     return jac[:, 0, :]
@@ -188,11 +224,11 @@ def ntk_row(model_or_apply, params, x0, x):
     Returns:
       (N,) array.
     """
-    apply_fn = model_or_apply.apply if isinstance(model_or_apply, Model) else model_or_apply
-    x0 = jnp.asarray(x0)[None]
-    x = jnp.asarray(x)
-    if x.shape[1:] != x0.shape[1:]:
-        raise ValueError(f"x must have feature shape {x0.shape[1:]}, got {x.shape[1:]}")
+    apply_fn = _apply_of(model_or_apply)
+    x = _check_points("x", x)
+    if np.shape(x0) != x.shape[1:]:
+        raise ValueError(f"x0 must be one input of shape {x.shape[1:]} (the feature shape of x), got {np.shape(x0)}")
+    x0 = _check_points("x0", np.asarray(x0)[None])
     return _ntk_row_jit(apply_fn, params, x0, x)
 
 

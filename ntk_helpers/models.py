@@ -28,6 +28,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .activations import get_activation
+from .budget import check as check_budget
 from .errors import check_positive_int
 from .network import Network, as_network
 
@@ -66,8 +67,12 @@ def _draw(net: Network, seed, d_in):
     draw order (W then b, layer by layer) is fixed, so ``seed`` alone decides the network.
     """
     rng = np.random.default_rng(_check_seed(seed))
+    shapes = net.weight_shapes(d_in)
+    count = sum(int(np.prod(shape)) + (shape[-1] if net.b_std is not None else 0) for shape in shapes)
+    check_budget(f"the parameters of {net.name} with d_in = {d_in}", bytes=8.0 * count,  # float32, and JAX's copy
+                 fix="choose a smaller width or depth")
     params = []
-    for shape in net.weight_shapes(d_in):
+    for shape in shapes:
         w_std, b_std = net.init_stds(int(np.prod(shape[:-1])))
         w = rng.standard_normal(shape, dtype=np.float32)
         layer = {"W": w if w_std == 1.0 else w * np.float32(w_std)}

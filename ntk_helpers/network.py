@@ -30,6 +30,7 @@ from .activations import ACTIVATION_NAMES
 from .errors import check_choice, check_nonneg, check_positive_int
 
 KINDS = ("mlp", "resnet", "cnn1d")
+_SCALE_MIN, _SCALE_MAX = 1e-100, 1e100  # W_std, b_std: squares and products stay far from float64's limits
 PARAMETERIZATIONS = ("ntk", "standard")
 
 
@@ -84,8 +85,12 @@ class Network:
         if not isinstance(self.activation, str):
             raise TypeError(f"activation must be one of {ACTIVATION_NAMES}, got {self.activation!r}")
         check_choice("activation", self.activation, ACTIVATION_NAMES)
-        object.__setattr__(self, "W_std", check_nonneg("W_std", self.W_std))
-        object.__setattr__(self, "b_std", check_nonneg("b_std", self.b_std, allow_none=True))
+        for name in ("W_std", "b_std"):
+            value = check_nonneg(name, getattr(self, name), allow_none=name == "b_std")
+            if value is not None and value != 0 and not _SCALE_MIN <= value <= _SCALE_MAX:
+                raise ValueError(f"{name} must be 0 or between {_SCALE_MIN:g} and {_SCALE_MAX:g} (its square and the "
+                                 f"kernel's products must fit in float64), got {value:g}")
+            object.__setattr__(self, name, value)
         if not isinstance(self.parameterization, str):
             raise TypeError(f"parameterization must be one of {PARAMETERIZATIONS}, got {self.parameterization!r}")
         check_choice("parameterization", self.parameterization, PARAMETERIZATIONS)
