@@ -140,3 +140,93 @@ def test_strip_script_cleans_a_dirty_notebook(tmp_path):
     assert clean["cells"][0] == dirty["cells"][0]
     again = subprocess.run([sys.executable, script, "--check", path], capture_output=True)
     assert again.returncode == 0
+
+
+# --------------------------------------------------------------------------- the template
+
+LESSONS = [p for p in NOTEBOOKS if not p.name.startswith("00_")]
+SECTION = re.compile(r"^## (\d+) · \S.*$")
+CLOSING = ["Summary", "Exercises", "References"]
+REFERENCE = re.compile(r"^- \S.* \((\d{4}|n\.d\.)\)\. \S.*\.")
+
+
+def headings(path: Path) -> list[str]:
+    return [line for cell in load(path)["cells"] if cell["cell_type"] == "markdown"
+            for line in source(cell).splitlines() if line.startswith("## ")]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_sections_are_numbered_then_summary_exercises_references(path):
+    found = headings(path)
+    numbered = [h for h in found if SECTION.match(h)]
+    assert numbered, f"sections are headed '## N · Title': found {found}"
+    numbers = [int(SECTION.match(h).group(1)) for h in numbered]
+    assert numbers == list(range(1, len(numbers) + 1)), f"sections must be numbered 1, 2, …: {numbers}"
+    closing = [h[3:].strip() for h in found if not SECTION.match(h)]
+    assert closing == CLOSING, f"after the numbered sections: exactly {CLOSING}, got {closing}"
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_exercises_have_a_solution_and_a_check(path):
+    cells = load(path)["cells"]
+    exercises = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                 and re.search(r"^\*\*Exercise \d+\.\*\*", source(c), re.M)]
+    assert exercises, "the Exercises section needs '**Exercise N.** …' cells"
+    tags = [set(c.get("metadata", {}).get("tags", [])) for c in cells]
+    for i in exercises:
+        following = tags[i + 1 : i + 3]
+        assert any("solution" in t for t in following) and any("check" in t for t in following), (
+            f"exercise in cell {i} needs a code cell tagged 'solution' and one tagged 'check' after it")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_references_follow_one_format(path):
+    cells = load(path)["cells"]
+    text = "\n".join(source(c) for c in cells if c["cell_type"] == "markdown")
+    refs = text.split("## References", 1)[1].split("\n## ", 1)[0]
+    bullets = [line for line in refs.splitlines() if line.startswith("- ")]
+    assert bullets, "the References section lists works as '- Authors (Year). Title. Venue. arXiv:…'"
+    bad = [b for b in bullets if not REFERENCE.match(b)]
+    assert not bad, f"references not in the format '- Authors (Year). Title. …': {bad}"
+
+
+def test_navigation_is_generated_from_the_course_map():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "navigation.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_left_right_panel_wording_or_dangling_notebook_references(path):
+    """Figures stack vertically in a narrow column: 'left/right panel' misleads; and every
+    'notebook NN' a text mentions must exist."""
+    text = "\n".join(source(c) for c in load(path)["cells"])
+    assert not re.search(r"\b(left|right)[- ](hand )?(panel|plot|figure)", text, re.I), "say 'upper/lower' or name the figure"
+    existing = {int(NAME.match(p.name).group(1)) for p in NOTEBOOKS}
+    cited = {int(n) for n in re.findall(r"[Nn]otebooks? (\d{2})\b", text)}
+    assert cited <= existing, f"mentions notebooks that do not exist: {sorted(cited - existing)}"
+
+
+def test_docstrings_introduced_in_name_a_notebook_that_uses_them():
+    """'Introduced in notebook NN' in a docstring must name a notebook that calls that function."""
+    import ast
+
+    texts = {int(NAME.match(p.name).group(1)): "\n".join(source(c) for c in load(p)["cells"]) for p in NOTEBOOKS}
+    stale = []
+    for module in sorted((ROOT / "ntk_helpers").rglob("*.py")):
+        tree = ast.parse(module.read_text(encoding="utf-8"))
+        for number in re.findall(r"Introduced in notebooks? (\d{2})", ast.get_docstring(tree) or ""):
+            if not re.search(rf"\b{module.stem}\.", texts.get(int(number), "")):
+                stale.append(f"module {module.stem} → notebook {number}")
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef | ast.ClassDef) or node.name.startswith("_"):
+                continue
+            doc = ast.get_docstring(node) or ""
+            for number in re.findall(r"Introduced in notebooks? (\d{2})", doc):
+                text = texts.get(int(number), "")
+                if not re.search(rf"\b{node.name}\b", text):
+                    stale.append(f"{module.name}:{node.name} → notebook {number}")
+    assert not stale, f"docstrings point to notebooks that do not use the function: {stale}"
