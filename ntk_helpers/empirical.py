@@ -12,9 +12,15 @@ Three strategies, all exact:
 * ``"jacobian"``: build the Jacobians of both batches and contract them (memory N·P).
 * ``"ntvp"``: NTK-vector products: the gradients of the second batch are pushed through a JVP of
   the first, so the first batch's Jacobian is never stored.
-* ``"structured"``: for models built from an ``mlp`` :class:`~ntk_helpers.network.Network`, the per-layer outer-product
-  structure of dense-layer gradients, K = Σ_l s_l² (H_{l−1} H′_{l−1}ᵀ) ⊙ (Δ_l Δ′_lᵀ) (+ bias terms),
-  which never forms a per-example gradient (Novak et al. 2022, arXiv:2206.08720).
+* ``"structured"``: for models built from a :class:`~ntk_helpers.network.Network` (mlp, resnet,
+  cnn1d), the per-layer structure of dense-layer gradients,
+  K = Σ_l s_l² (H_{l−1} H′_{l−1}ᵀ) ⊙ (Δ_l Δ′_lᵀ) (+ bias terms), which never forms a per-example
+  gradient, and per-example gradients of each convolution (Novak et al. 2022, arXiv:2206.08720).
+  ``mlp`` models use a numpy version with nothing to compile (:func:`layer_ntk`).
+
+``"auto"`` picks ``"structured"`` for such models (it is the fastest and leanest for every
+network the course builds: it costs a forward and a backward pass per input plus an N1 × N2
+product per layer) and ``"jacobian"`` for any other function (per-example Jacobians, O(N·P)).
 
 Inputs are processed in blocks of ``block_size`` rows padded to a fixed shape, so memory stays
 bounded and every block reuses one compiled function. Introduced in notebook 01.
@@ -32,7 +38,7 @@ import numpy as np
 from .activations import get_activation
 from .budget import check as check_budget
 from .errors import check_choice, check_finite, check_positive_int
-from .models import Model, check_params
+from .models import Model, check_params, forward_with_taps
 from .network import as_network
 
 STRATEGIES = ("auto", "jacobian", "ntvp", "structured")
@@ -79,6 +85,63 @@ def _ntk_ntvp(apply_fn, params, x1, x2):
     cols = jax.vmap(column)(grads)  # (n2*n_out, n1, ...)
     cols = cols.reshape(n2, n_out, x1.shape[0], n_out)
     return jnp.einsum("mono->nm", cols) / n_out
+
+
+def _layer_parts(net, params, x):
+    """Each layer's inputs (what its weights multiply) and the cotangents ∂f/∂z of its output.
+
+    One forward pass records the inputs through :func:`ntk_helpers.models.forward_with_taps`;
+    one backward pass of Σ_n f(x_n) with respect to a zero perturbation added to every z gives
+    all per-example cotangents at once (example n's output depends on row n only).
+    """
+    shapes = []
+
+    def probe(i, inputs, z):
+        shapes.append(z.shape)
+        return z
+
+    jax.eval_shape(lambda p, v: forward_with_taps(net, p, v, probe), params, x)
+    zeros = [jnp.zeros(shape, x.dtype) for shape in shapes]
+
+    def total(eps):
+        inputs = []
+
+        def tap(i, a, z):
+            inputs.append(a)
+            return z + eps[i]
+
+        return jnp.sum(forward_with_taps(net, params, x, tap)), inputs
+
+    deltas, inputs = jax.grad(total, has_aux=True)(zeros)
+    return inputs, deltas
+
+
+def _ntk_structured(net, params, x1, x2):
+    """K = Σ_layers ⟨∂f(x)/∂W_l, ∂f(x′)/∂W_l⟩ + bias terms, from per-layer inputs and cotangents.
+
+    Dense layer (z = s·aW + c·b): s² (A Aᵀ) ⊙ (Δ Δ′ᵀ) + c² Δ Δ′ᵀ, never forming a per-example
+    gradient. Convolution: the per-example gradient s Σ_p patches[p] ⊗ δ[p] (k·c_in·c_out
+    numbers, cheaper than the length² position pairs), contracted, plus c² (Σ_p δ)(Σ_p δ′)ᵀ.
+    Novak et al. 2022 (arXiv:2206.08720) derive this structure in general.
+    """
+    a1, d1 = _layer_parts(net, params, x1)
+    a2, d2 = _layer_parts(net, params, x2)
+    k = jnp.zeros((x1.shape[0], x2.shape[0]), d1[0].dtype)
+    for layer, u1, u2, v1, v2 in zip(params, a1, a2, d1, d2):
+        if u1.ndim == 2:  # dense
+            s, c = net.forward_scales(u1.shape[1])
+            dd = v1 @ v2.T
+            k = k + (s * s) * (u1 @ u2.T) * dd
+        else:  # convolution: patches (N, length, k, c_in), cotangents (N, length, c_out)
+            s, c = net.forward_scales(u1.shape[2] * u1.shape[3])
+            g1 = jnp.einsum("nlkc,nlo->nkco", u1, v1).reshape(u1.shape[0], -1)
+            g2 = jnp.einsum("nlkc,nlo->nkco", u2, v2).reshape(u2.shape[0], -1)
+            k = k + (s * s) * (g1 @ g2.T)
+            v1, v2 = v1.sum(axis=1), v2.sum(axis=1)
+            dd = v1 @ v2.T
+        if "b" in layer:
+            k = k + (c * c) * dd
+    return k
 
 
 def _pad(x, size):
@@ -133,8 +196,8 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
 
     Args:
       model_or_apply: a :class:`~ntk_helpers.models.Model` or any ``apply(params, x)``.
-      strategy: ``"auto"`` (structured when the model offers it, else Jacobian contraction),
-        ``"jacobian"``, ``"ntvp"`` or ``"structured"`` (``mlp`` models only).
+      strategy: ``"auto"`` (structured for a Model with one output, else Jacobian contraction),
+        ``"jacobian"``, ``"ntvp"`` or ``"structured"`` (models built from a Network, one output).
       block_size: rows per block; ``None`` picks one that keeps a block's Jacobian under 0.5 GB.
 
     Returns:
@@ -153,25 +216,29 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
     if block_size is not None:
         block_size = check_positive_int("block_size", block_size)
     structured = None
-    if isinstance(model_or_apply, Model) and model_or_apply.network.kind == "mlp" and model_or_apply.network.out_dim == 1:
-        structured = partial(_structured_total, model_or_apply.network)
+    net = model_or_apply.network if isinstance(model_or_apply, Model) else None
+    if net is not None and net.out_dim == 1:
+        # mlp: numpy, nothing to compile; resnet, cnn1d: one jit-compiled function per block shape
+        structured = partial(_structured_total, net) if net.kind == "mlp" else jax.jit(partial(_ntk_structured, net))
     apply_fn = _apply_of(model_or_apply)
     if strategy == "structured" and structured is None:
-        raise ValueError("strategy='structured' needs a Model built by ntk_helpers.models.mlp with out_dim=1")
+        raise ValueError("strategy='structured' needs a Model (built from a Network) with out_dim=1")
     if strategy == "auto":
         strategy = "structured" if structured is not None else "jacobian"
+    numpy_path = strategy == "structured" and net.kind == "mlp"
     if strategy == "structured":
-        block_fn = structured  # numpy: nothing to compile
+        block_fn = structured
     else:
         block_fn = jax.jit(partial(_ntk_jacobian if strategy == "jacobian" else _ntk_ntvp, apply_fn))
 
     def ntk(params, x1, x2=None):
         x1 = _check_points("x1", x1)
         x2_ = x1 if x2 is None else _check_points("x2", x2, x1.shape[1:])
-        if strategy == "structured":
+        if numpy_path:
             return block_fn(params, x1, None if x2 is None else x2_)
         n1, n2 = x1.shape[0], x2_.shape[0]
-        _generic_budget(params, n1, n2)
+        if strategy != "structured":
+            _generic_budget(params, n1, n2)
         size = min(max(n1, n2), block_size or default_block_size(params))
         if n1 <= size and n2 <= size:
             return np.asarray(block_fn(params, x1, x2_))

@@ -87,12 +87,16 @@ def _to_jax(params):
     return jax.tree_util.tree_map(jnp.asarray, params)
 
 
-def _dense(net, layer, x):
+def _no_tap(index, inputs, z):
+    return z
+
+
+def _dense(net, layer, x, tap=_no_tap, index=0):
     w_scale, b_scale = net.forward_scales(layer["W"].shape[0])
     z = w_scale * (x @ layer["W"])
     if "b" in layer:
         z = z + b_scale * layer["b"][None, :]
-    return z
+    return tap(index, x, z)
 
 
 def check_params(net: Network, params, name: str = "params") -> int:
@@ -131,34 +135,40 @@ def _squeeze(out, out_dim):
     return out[:, 0] if out_dim == 1 else out
 
 
-def _mlp_apply(net, act, params, x):
+def _mlp_apply(net, act, params, x, tap=_no_tap):
     h = x
     for i, layer in enumerate(params):
         if i > 0:
             h = act.fn(h)
-        h = _dense(net, layer, h)
+        h = _dense(net, layer, h, tap, i)
     return h
 
 
-def _resnet_apply(net, act, params, x):
-    h = _dense(net, params[0], x)
-    for layer in params[1:-1]:
-        h = h + _dense(net, layer, act.fn(h))
-    return _dense(net, params[-1], act.fn(h))
+def _resnet_apply(net, act, params, x, tap=_no_tap):
+    h = _dense(net, params[0], x, tap, 0)
+    for i, layer in enumerate(params[1:-1], start=1):
+        h = h + _dense(net, layer, act.fn(h), tap, i)
+    return _dense(net, params[-1], act.fn(h), tap, len(params) - 1)
 
 
-def _cnn1d_apply(net, act, params, x):
-    offsets = [d - net.filter_size // 2 for d in range(net.filter_size)]
+def conv_patches(h, filter_size):
+    """(N, length, c) → (N, length, k, c): the k = ``filter_size`` inputs each output position sees
+    (circular padding, offsets −⌊k/2⌋ … k − 1 − ⌊k/2⌋)."""
+    offsets = [d - filter_size // 2 for d in range(filter_size)]
+    return jnp.stack([jnp.roll(h, -o, axis=1) for o in offsets], axis=2)
+
+
+def _cnn1d_apply(net, act, params, x, tap=_no_tap):
     h = x
-    for layer in params[:-1]:
+    for i, layer in enumerate(params[:-1]):
         k, c_in, _ = layer["W"].shape
         w_scale, b_scale = net.forward_scales(k * c_in)
-        patches = jnp.stack([jnp.roll(h, -o, axis=1) for o in offsets])  # (k, N, length, c_in)
-        z = w_scale * jnp.einsum("knlc,kco->nlo", patches, layer["W"])
+        patches = conv_patches(h, k)
+        z = w_scale * jnp.einsum("nlkc,kco->nlo", patches, layer["W"])
         if "b" in layer:
             z = z + b_scale * layer["b"][None, None, :]
-        h = act.fn(z)
-    return _dense(net, params[-1], h.mean(axis=1))
+        h = act.fn(tap(i, patches, z))
+    return _dense(net, params[-1], h.mean(axis=1), tap, len(params) - 1)
 
 
 _APPLY = {"mlp": _mlp_apply, "resnet": _resnet_apply, "cnn1d": _cnn1d_apply}
@@ -196,6 +206,18 @@ def build(net: Network) -> Model:
         return _squeeze(forward(net, act, params, x), net.out_dim)
 
     return Model(init, apply, net)
+
+
+def forward_with_taps(net: Network, params, x, tap):
+    """The network's output with ``tap(layer_index, inputs, z) -> z`` called at every layer.
+
+    ``inputs`` is what the layer's weights multiply ((N, n_in) for a dense layer, the patches
+    (N, length, k, c_in) for a convolution) and ``z`` its pre-activation; the forward pass goes on
+    with what ``tap`` returns. Used by :mod:`ntk_helpers.empirical` to read each layer's inputs and
+    its output cotangent (by adding a zero perturbation to z) without writing the network twice.
+    """
+    out = _APPLY[net.kind](net, get_activation(net.activation), params, jnp.asarray(x), tap)
+    return _squeeze(out, net.out_dim)
 
 
 def mlp(width: int, depth: int, **settings) -> Model:

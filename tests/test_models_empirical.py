@@ -186,3 +186,27 @@ def test_init_batch_stacks_exactly_the_single_networks():
 def test_init_rejects_negative_seed():
     with pytest.raises(ValueError, match="seed"):
         models.mlp(4, 1).init(-1, 2)
+
+
+@pytest.mark.parametrize(
+    "model, shape",
+    [
+        (models.resnet(12, 2, b_std=0.3, W_std=1.2), (5, 3)),
+        (models.resnet(8, 1, activation="tanh", parameterization="standard", b_std=0.2), (4, 2)),
+        (models.cnn1d(4, 2, filter_size=3, b_std=0.2), (4, 6, 2)),
+        (models.cnn1d(3, 1, filter_size=2, activation="erf", parameterization="standard"), (3, 5, 1)),
+        (models.mlp(10, 2, b_std=0.1), (4, 3)),
+    ],
+    ids=lambda v: getattr(v, "name", str(v)),
+)
+def test_structured_strategy_equals_jacobian_contraction_in_float64(model, shape):
+    """Every strategy computes J Jᵀ exactly: structured (per-layer inputs and cotangents) vs the
+    Jacobian contraction, to 1e-12 in float64, with blocks of an odd size."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(4)
+        params = models.astype(model.init(1, shape[-1]), np.float64)
+        x1, x2 = rng.normal(size=shape), rng.normal(size=(2,) + shape[1:])
+        ref = np.asarray(empirical.empirical_ntk(model, params, x1, x2, strategy="jacobian"))
+        for strategy, block in (("structured", None), ("structured", 3), ("ntvp", None)):
+            k = np.asarray(empirical.empirical_ntk(model, params, x1, x2, strategy=strategy, block_size=block))
+            np.testing.assert_allclose(k, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
