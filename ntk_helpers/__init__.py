@@ -13,6 +13,7 @@ The maths is derived in the notebooks; this package holds it once, tested, for r
 * :mod:`~ntk_helpers.data`, :mod:`~ntk_helpers.stats` — toy data sets, errors and slopes;
 * :mod:`~ntk_helpers.plotting`, :mod:`~ntk_helpers.widgets` — the course's figures and live controls;
 * :mod:`~ntk_helpers.explorers` — each notebook's live explorers, one call each;
+* :mod:`~ntk_helpers.sharded` — kernels too large for one process, block by block over JAX devices;
 * :mod:`~ntk_helpers.runtime` — JAX's compilation counter.
 
 Conventions (loss ½‖f − y‖², t in steps, neural-tangents' kernel conventions) are in
@@ -28,7 +29,7 @@ import sys
 __version__ = "0.1.0"
 
 _SUBMODULES = ("activations", "budget", "data", "dynamics", "empirical", "errors", "explorers", "gaussian",
-               "kernels", "models", "network", "plotting", "runtime", "spectral", "stats", "widgets")
+               "kernels", "models", "network", "plotting", "runtime", "sharded", "spectral", "stats", "widgets")
 
 
 def __getattr__(name):
