@@ -71,8 +71,9 @@ def _check_inputs(x1, x2, ndim):
     check_array("x1", x1, ndim=ndim)
     x1 = np.asarray(x1, dtype=np.float64)
     for name, x in (("x1", x1), ("x2", x2)):
-        if x is not None and np.size(x) and np.max(np.abs(x)) > _INPUT_MAX:
-            raise ValueError(f"{name} has entries up to {np.max(np.abs(x)):.3g}: beyond {_INPUT_MAX:g} their squares "
+        biggest = float(np.max(np.abs(np.asarray(x, dtype=np.float64)))) if x is not None and np.size(x) else 0.0
+        if biggest > _INPUT_MAX:
+            raise ValueError(f"{name} has entries up to {biggest:.3g}: beyond {_INPUT_MAX:g} their squares "
                              "overflow float64; rescale the inputs")
     if x1.shape[0] < 1 or x1.shape[-1] < 1 or (ndim == 3 and x1.shape[1] < 1):
         raise ValueError(f"x1 must have shape {names[ndim]} with at least one point and feature, got {x1.shape}")
