@@ -51,10 +51,10 @@ def fc_relu(xa, xb, symmetric, depth, W2, b2, coefs):
     """The ReLU recursion on normalised tiles, in place (the fast path of ``fc_kernels``).
 
     With s_l = √(q_l q_l′), ρ_l = Σ_l / s_l and Θ̃_l = Θ_l / s_l, one hidden layer maps
-    (1) θ = angle(ρ_l)  (atan2, snapped at ±1; exact Gram determinant for the inputs),
-    (2) J = sin θ + (π − θ) ρ_l,
+    (1) γ = angle(ρ_l)  (atan2, snapped at ±1; exact Gram determinant for the inputs),
+    (2) J = sin γ + (π − γ) ρ_l,
     (3) ρ_{l+1} = W² μ J + b² / s_{l+1},
-    (4) Θ̃_{l+1} = a μ (J + (W²/a) (π − θ) Θ̃_l) + c / s_{l+1},
+    (4) Θ̃_{l+1} = a μ (J + (W²/a) (π − γ) Θ̃_l) + c / s_{l+1},
     with μ = s_l / (2π s_{l+1}) an outer product of per-point factors and (a, c) the dense
     layer's NTK coefficients; at the end Σ = s_L ρ_L and Θ = s_L Θ̃_L.
     """
@@ -97,7 +97,7 @@ def fc_relu(xa, xb, symmetric, depth, W2, b2, coefs):
         nt *= inv_a[0][i, None]
         nt *= inv_b[0][None, j]
         for layer in range(depth):
-            # (1) the angle; a point with itself has θ = 0 exactly
+            # (1) the angle; a point with itself has γ = 0 exactly
             if diag:
                 np.fill_diagonal(rho, 1.0)
             relu_angle(rho, ang, sin)
@@ -106,12 +106,12 @@ def fc_relu(xa, xb, symmetric, depth, W2, b2, coefs):
             if diag:
                 np.fill_diagonal(ang, 0.0)
                 np.fill_diagonal(sin, 0.0)
-            np.subtract(math.pi, ang, out=ang)  # π − θ
-            # (4), first part: Θ̃ ← (π − θ) Θ̃ (W²/a), then + J
+            np.subtract(math.pi, ang, out=ang)  # π − γ
+            # (4), first part: Θ̃ ← (π − γ) Θ̃ (W²/a), then + J
             nt *= ang
             if a != W2:
                 nt *= W2 / a
-            # (2) J = sin θ + (π − θ) ρ, in place of ρ
+            # (2) J = sin γ + (π − γ) ρ, in place of ρ
             rho *= ang
             rho += sin
             nt += rho

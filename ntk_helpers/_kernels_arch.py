@@ -118,7 +118,7 @@ def cnn1d(net, x1, x2):
             sigma = W2 * conv(s0, (2, 3)) + b2
             theta = a0 * conv(s0, (2, 3)) + c0
             for layer in range(depth):
-                for r, col in same:  # keep cos θ = 1 exactly where a point meets itself at one position
+                for r, col in same:  # keep cos γ = 1 exactly where a point meets itself at one position
                     np.fill_diagonal(sigma[r, col], qa[layer][i0 + r])
                 e, ed = ex.pair(qa[layer][i, None, :, None], qb[layer][None, j, None, :], sigma, q_max=q_max[layer])
                 theta = theta * ed

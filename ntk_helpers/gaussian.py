@@ -2,15 +2,15 @@
 
 For (u, v) ~ N(0, [[q, Σ], [Σ, q′]]) a nonlinearity maps the NNGP kernel to E[φ(u)φ(v)] and
 multiplies the NTK by E[φ′(u)φ′(v)]. ReLU has the arc-cosine closed forms (Cho & Saul 2009,
-halved): with cos θ = Σ/√(q q′),
-E[φφ] = √(q q′) (sin θ + (π − θ) cos θ) / (2π) and E[φ′φ′] = (π − θ) / (2π);
+halved): with cos γ = Σ/√(q q′),
+E[φφ] = √(q q′) (sin γ + (π − γ) cos γ) / (2π) and E[φ′φ′] = (π − γ) / (2π);
 erf has Williams' (1997) closed form; every other activation is integrated numerically
 (:func:`quadrature_nodes`).
 
-The angle θ is computed stably: as atan2(√((1 − ρ)(1 + ρ)), ρ) rather than arccos ρ, with ρ set to
+The angle γ is computed stably: as atan2(√((1 − ρ)(1 + ρ)), ρ) rather than arccos ρ, with ρ set to
 exactly ±1 within a few rounding errors of it (:func:`relu_angle`), and, for the inputs of the
 first layer, from the Gram determinant ‖x‖²‖x′‖² − (x·x′)² written as a sum of squares
-(:func:`input_angles`). Collinear inputs then have θ = 0 and antipodal ones θ = π exactly, and
+(:func:`input_angles`). Collinear inputs then have γ = 0 and antipodal ones γ = π exactly, and
 ReLU kernels stay positive semi-definite to round-off.
 
 Introduced in notebook 02 (the one-hidden-layer closed form).
@@ -31,10 +31,10 @@ SNAP = 16 * np.finfo(np.float64).eps
 
 
 def relu_angle(rho, theta=None, sin=None):
-    """Clip ρ to [−1, 1] in place, snap it to ±1 within :data:`SNAP`, and return (θ, sin θ).
+    """Clip ρ to [−1, 1] in place, snap it to ±1 within :data:`SNAP`, and return (γ, sin γ).
 
-    θ = atan2(√((1 − ρ)(1 + ρ)), ρ): accurate near ρ = ±1, where arccos ρ amplifies a rounding
-    error of 1e-16 in ρ into 1e-8 in θ. ``theta`` and ``sin`` may be given as output buffers.
+    γ = atan2(√((1 − ρ)(1 + ρ)), ρ): accurate near ρ = ±1, where arccos ρ amplifies a rounding
+    error of 1e-16 in ρ into 1e-8 in γ. ``theta`` and ``sin`` may be given as output buffers.
 
     Example:
       >>> import numpy as np
@@ -66,10 +66,10 @@ def augmented(x, W_std, b_std):
 
 
 def exact_angles(a, b, rho, theta, sin, tol=1e-7):
-    """Recompute θ and sin θ in place where |ρ| > 1 − tol, from the Gram determinant.
+    """Recompute γ and sin γ in place where |ρ| > 1 − tol, from the Gram determinant.
 
     ‖a‖²‖b‖² − (a·b)² = ½ Σᵢⱼ (aᵢbⱼ − aⱼbᵢ)² (Lagrange's identity) is exactly 0 for collinear a, b
-    and accurate when they are nearly so; θ = atan2(√D, a·b). Only the flagged pairs pay the
+    and accurate when they are nearly so; γ = atan2(√D, a·b). Only the flagged pairs pay the
     O(d²) cost. ``a`` (n1, d), ``b`` (n2, d): the rows and columns of ``rho`` (n1, n2).
     """
     i, j = np.nonzero(np.abs(rho) > 1.0 - tol)
@@ -90,11 +90,11 @@ def exact_angles(a, b, rho, theta, sin, tol=1e-7):
 
 
 def input_angles(xa, xb, W_std, b_std, *, symmetric):
-    """(ρ, θ, sin θ) of the first layer's pre-activations for all pairs, computed stably.
+    """(ρ, γ, sin γ) of the first layer's pre-activations for all pairs, computed stably.
 
     Args:
       xa (N1, d), xb (N2, d): inputs; W_std, b_std: the first layer's scales;
-      symmetric: xb is xa (then the diagonal is θ = 0 exactly).
+      symmetric: xb is xa (then the diagonal is γ = 0 exactly).
     """
     a, b = augmented(xa, W_std, b_std), augmented(xb, W_std, b_std)
     sigma = a @ b.T
@@ -229,7 +229,7 @@ class Expectation:
         """Pairwise expectations; qa, qb broadcast against cov.
 
         ``diag=True`` marks a square block whose diagonal pairs a point with itself: there
-        cos θ is set to exactly 1 (rounding would otherwise put θ ≈ 1e-8 into arccos).
+        cos γ is set to exactly 1 (rounding would otherwise put γ ≈ 1e-8 into arccos).
         ``q_max`` fixes the quadrature rule for a whole layer (default: from qa and qb).
         """
         if self.closed and self.name == "identity":

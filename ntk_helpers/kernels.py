@@ -185,7 +185,7 @@ def analytic(net, x1, x2=None) -> Kernels:
     Args:
       net: a :class:`~ntk_helpers.network.Network` or a model built from one.
       x1: (N1, d_in) inputs ((N1, length, c_in) for ``cnn1d``).
-      x2: (N2, …) inputs, or None for ``x1`` with itself (then exactly symmetric, with θ = 0
+      x2: (N2, …) inputs, or None for ``x1`` with itself (then exactly symmetric, with γ = 0
         exactly on the diagonal).
 
     Returns:
@@ -263,8 +263,8 @@ def relu_two_layer_ntk(x1, x2=None, *, W_std: float = 1.0, b_std: float | None =
     """NNGP and NTK of a one-hidden-layer ReLU network, written out in closed form.
 
     With Σ¹ = W_std² x·x′/d_in + b_std², q = Σ¹(x, x), q′ = Σ¹(x′, x′) and
-    cos θ = Σ¹ / √(q q′), the arc-cosine kernels of order 0 and 1 (Cho & Saul 2009) are
-    k₀ = 1 − θ/π and k₁ = √(q q′) (sin θ + (π − θ) cos θ) / π, and
+    cos γ = Σ¹ / √(q q′), the arc-cosine kernels of order 0 and 1 (Cho & Saul 2009) are
+    k₀ = 1 − γ/π and k₁ = √(q q′) (sin γ + (π − γ) cos γ) / π, and
 
     NNGP = W_std² k₁ / 2 + b_std²,    NTK = NNGP + W_std² Σ¹ k₀ / 2.
 
@@ -272,14 +272,14 @@ def relu_two_layer_ntk(x1, x2=None, *, W_std: float = 1.0, b_std: float | None =
     the features' Gram matrix, the first layer Σ¹ times the overlap of the ReLU derivatives
     (Jacot et al. 2018, arXiv:1806.07572). NTK parameterization; equal to
     ``fc_kernels(x1, x2, depth=1, ...)``. The angle is computed stably
-    (:func:`ntk_helpers.gaussian.input_angles`): θ = π exactly for opposite points.
+    (:func:`ntk_helpers.gaussian.input_angles`): γ = π exactly for opposite points.
 
     Introduced in notebook 02.
 
     Example:
       >>> import numpy as np
       >>> x = np.array([[1.0, 0.0], [-1.0, 0.0]])
-      >>> relu_two_layer_ntk(x).ntk  # opposite points: θ = π, no feature is active for both
+      >>> relu_two_layer_ntk(x).ntk  # opposite points: γ = π, no feature is active for both
       array([[0.5, 0. ],
              [0. , 0.5]])
     """

@@ -19,6 +19,7 @@ Introduced in notebook 01 (``mlp``); notebook 03 compares the two parameterizati
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -181,7 +182,8 @@ def build(net: Network) -> Model:
     h_l = h_{l−1} + Dense(φ(h_{l−1})) for l = 1..L, f = Dense(φ(h_L)) (He et al. 2016,
     arXiv:1512.03385). ``cnn1d``: x of shape (N, length, c_in); L convolutions with circular
     padding, each followed by φ, then the mean over positions and a dense layer (Arora et al. 2019,
-    arXiv:1904.11955). Every layer as in the module docstring.
+    arXiv:1904.11955). Every layer as in the module docstring. Equal networks give the same
+    ``Model`` object (cached), so jit-compiled functions of ``model.apply`` are shared.
 
     Example:
       >>> import jax.numpy as jnp
@@ -191,6 +193,11 @@ def build(net: Network) -> Model:
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a Network, got {type(net).__name__}")
+    return _build(net)
+
+
+@functools.lru_cache(maxsize=256)
+def _build(net: Network) -> Model:
     net.finite_width()
     act = get_activation(net.activation)
     forward = _APPLY[net.kind]

@@ -50,8 +50,8 @@ class Network:
         infinite-width network, which has analytic kernels but no finite model.
       depth: L, hidden layers (residual blocks, convolutional layers), ≥ 1.
       activation: a name from :data:`ntk_helpers.activations.ACTIVATION_NAMES`.
-      W_std: weight scale σ_W ≥ 0.
-      b_std: bias scale σ_b ≥ 0, or ``None`` for layers without bias.
+      W_std: weight scale ≥ 0.
+      b_std: bias scale ≥ 0, or ``None`` for layers without bias.
       parameterization: ``"ntk"`` or ``"standard"``.
       filter_size: the convolution's filter width (``cnn1d`` only; ignored otherwise).
       out_dim: number of outputs (1 gives f of shape (N,)).
@@ -108,7 +108,7 @@ class Network:
         return 1.0, 1.0
 
     def init_stds(self, fan_in: int) -> tuple[float, float]:
-        """(σ_W, σ_b): standard deviations of the entries of W and b at initialisation."""
+        """Standard deviations of the entries of W and of b at initialisation."""
         if self.parameterization == "ntk":
             return 1.0, 1.0
         return self.W_std / math.sqrt(fan_in), (self.b_std or 0.0)

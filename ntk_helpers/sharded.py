@@ -41,7 +41,7 @@ def _angle(rho):
 def analytic_fn(net) -> Callable:
     """``fn(x1, x2, same) -> (nngp, ntk)``: the fully connected recursion in JAX, for blocks.
 
-    ``same`` (N1, N2) bool marks pairs of a point with itself (cos θ = 1 exactly there). Runs in
+    ``same`` (N1, N2) bool marks pairs of a point with itself (cos γ = 1 exactly there). Runs in
     float64 (call under ``jax.enable_x64(True)``, as :func:`kernel_blocks` does). Equal to
     :func:`ntk_helpers.kernels.analytic` to round-off (tested to 1e-12).
     """
