@@ -8,7 +8,10 @@ The first visit of each value is the warm-up (JIT compilation, caches filling); 
 visit is a steady-state sample.
 Per control it prints the median, p95 and max latency of the steady-state samples (seconds from
 the value change to the updated figure, as recorded by the explorer), the slowest first visit,
-and the number of JAX compilations (XLA backend compiles) after the warm-up.
+and the number of JAX compilations (XLA backend compiles, counted by
+``ntk_helpers.runtime.jax_compilations``) after the warm-up. This is the kernel's side;
+``tests/test_browser.py`` measures the same moves in the page, from the key press to the redraw
+(``build/browser_latency.json``).
 
 Targets: controls that do not retrain: median ≤ 50 ms, p95 ≤ 150 ms; controls that retrain a
 network: median ≤ 300 ms, p95 ≤ 1 s; no compilation after the warm-up.
@@ -37,22 +40,9 @@ def _ntk_latency_sweep(points):
 
     import ipywidgets
     import numpy as np
-    from jax import monitoring
 
+    from ntk_helpers.runtime import jax_compilations, jax_traces
     from ntk_helpers.widgets import Explorer
-
-    compile_event = "/jax/core/compile/backend_compile_duration"
-    trace_event = "/jax/core/compile/jaxpr_trace_duration"
-    counts = {"active": False, "compiles": 0, "traces": 0}
-
-    def listen(event, duration, **kwargs):
-        if counts["active"]:
-            if event == compile_event:
-                counts["compiles"] += 1
-            elif event == trace_event:
-                counts["traces"] += 1
-
-    monitoring.register_event_duration_secs_listener(listen)
 
     def values_of(control):
         if isinstance(control, ipywidgets.widgets.widget_selection._Selection):
@@ -86,20 +76,21 @@ def _ntk_latency_sweep(points):
             there_and_back = values + values[-2::-1]
             seen, first, steady = set(), [], []
             errors_before = explorer.errors[name]
-            counts["compiles"] = counts["traces"] = 0
+            warm = None  # (compilations, traces) when the warm-up ended
             for sweep in range(2):
                 for value in there_and_back:
                     key = repr(value)
-                    if key in seen and not counts["active"]:
-                        counts["active"] = True  # every value visited once: warm-up over
+                    if key in seen and warm is None:  # every value visited once: warm-up over
+                        warm = (jax_compilations(), jax_traces())
                     seconds = explorer.set(name, value)
                     (steady if key in seen else first).append(seconds)
                     seen.add(key)
-            counts["active"] = False
+            after = (jax_compilations(), jax_traces())
             explorer.set(name, start)
             rows.append(dict(
                 row, values=len(values), first=first, steady=steady,
-                compiles=counts["compiles"], traces=counts["traces"],
+                compiles=0 if warm is None else after[0] - warm[0],
+                traces=0 if warm is None else after[1] - warm[1],
                 errors=explorer.errors[name] - errors_before,
             ))
     print("NTK_LATENCY_RESULT " + json.dumps(rows))

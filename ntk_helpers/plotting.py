@@ -8,40 +8,32 @@ and the target function.
 Sweeps over widths, depths or frequencies use the ordered palette of :func:`sequential`.
 
 The ``plot_*`` builders are pure: arrays in, a :class:`plotly.graph_objects.Figure` out.
-:func:`live` wraps any of them in a :class:`plotly.graph_objects.FigureWidget` that
-``ntk_helpers.widgets.Explorer`` updates in place.
-:func:`show_message` writes a large notice over a figure, e.g. when training diverges.
+Everything live (``live`` turns a figure into a ``FigureWidget``; the message written over a
+figure when training diverges; the explorers) is in :mod:`ntk_helpers.widgets`.
 
 Introduced in notebook 00.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
 
 import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
 
-from . import _plotly_fix
+from .stats import loglog_fit
 
 __all__ = [
     "COLORS",
     "DASHES",
-    "LogLogFit",
-    "clear_message",
     "figure",
-    "fit_loglog",
-    "live",
     "plot_heatmap",
     "plot_lines",
     "plot_loglog_fit",
     "plot_spectrum",
     "role_line",
     "sequential",
-    "show_message",
     "style",
 ]
 
@@ -69,9 +61,9 @@ FONT_FAMILY = "Helvetica Neue, Helvetica, Arial, sans-serif"
 DEFAULT_HEIGHT = 400
 #: Fits a JupyterLab notebook column and a rendered page; use ~460 for two figures side by side.
 DEFAULT_WIDTH = 700
-MESSAGE_NAME = "ntk-message"
-_VEIL_NAME = "ntk-message-veil"
 _LEGENDS = ("top", "right", "inside", None)
+_TITLE_PX = 40  # the title's band at the top of a figure, in pixels
+_PLOTLY_HEIGHT = 450  # plotly's height when none is given
 
 _TEMPLATE = go.layout.Template(
     layout=go.Layout(
@@ -118,8 +110,9 @@ def style(
       fig: a ``go.Figure`` or ``go.FigureWidget``.
       title: figure title (left-aligned); None keeps the current one.
       xlabel, ylabel: axis titles of the first subplot; None keeps the current ones.
-      legend: ``'top'`` (one horizontal row above the plot, the default), ``'right'`` (a column
-        outside the plot), ``'inside'`` (top-right corner inside the plot) or None (hidden).
+      legend: ``'top'`` (horizontal rows between the title and the plot, the default: the plot
+        moves down as far as the legend needs), ``'right'`` (a column outside the plot),
+        ``'inside'`` (top-right corner inside the plot) or None (hidden).
       height, width: size in pixels (a figure widget cannot measure its column when it is
         first drawn, so a fixed width is the default); ``width=None`` lets plotly size it.
 
@@ -140,7 +133,9 @@ def style(
         if size is not None and (not isinstance(size, int | np.integer) or size < 100):
             raise ValueError(f"{name} must be an integer number of pixels ≥ 100 or None, got {size!r}")
     has_title = bool(title) or bool(fig.layout.title.text)
-    top = 30 + (35 if has_title else 0) + (30 if legend == "top" else 0)
+    # A top legend sits below the title's place, which is kept even without a title (an explorer
+    # often sets it later), and pushes the plot down by its own height (plotly's automargin).
+    top = _TITLE_PX + 8 if legend == "top" else 30 + (35 if has_title else 0)
     fig.update_layout(
         template=_TEMPLATE,
         height=height,
@@ -151,12 +146,12 @@ def style(
     )
     if title is not None:
         fig.update_layout(title_text=title)
-    if has_title:
-        fig.update_layout(title=dict(y=1.0, yref="container", yanchor="top", pad=dict(t=12)))
+    # placed even without a title: one set later lands at the top, not in the middle
+    fig.update_layout(title=dict(y=1.0, yref="container", yanchor="top", pad=dict(t=12)))
     if legend == "top":
-        fig.update_layout(
-            legend=dict(orientation="h", x=0.0, xanchor="left", y=1.02, yanchor="bottom")
-        )
+        fig.update_layout(legend=dict(
+            orientation="h", x=0.0, xanchor="left", yref="container", yanchor="top",
+            y=1.0 - _TITLE_PX / (height or _PLOTLY_HEIGHT)))
     elif legend == "right":
         fig.update_layout(legend=dict(orientation="v", x=1.02, xanchor="left", y=1.0, yanchor="top"))
     elif legend == "inside":
@@ -194,19 +189,6 @@ def figure(
     return fig
 
 
-def live(fig: go.Figure) -> go.FigureWidget:
-    """A ``go.FigureWidget`` copy of ``fig`` that an ``Explorer`` can update in place.
-
-    Example:
-      >>> type(live(plot_lines([0, 1], {"a": [1, 2]}))).__name__
-      'FigureWidget'
-    """
-    if not isinstance(fig, go.Figure | go.FigureWidget):
-        raise TypeError(f"fig must be a plotly Figure, got {type(fig).__name__}")
-    _plotly_fix.apply()
-    return go.FigureWidget(fig)
-
-
 def sequential(n: int, scale: str = "Viridis") -> list[str]:
     """``n`` ordered colours for a sweep (widths, depths, frequencies), dark to light.
 
@@ -236,72 +218,17 @@ def role_line(role: str, **extra) -> dict:
     return out
 
 
-def _messages_removed(items):
-    return tuple(item for item in items if item.name not in (MESSAGE_NAME, _VEIL_NAME))
+def _readable_log_ticks(fig, axis: str, values) -> None:
+    """Asks plotly for fewer ticks on log axis ``axis`` ('x' or 'y') drawn over ``values``.
 
-
-def show_message(fig: go.Figure, text: str, *, color: str = "#B00020") -> go.Figure:
-    """Writes ``text`` in large letters over ``fig`` (and fades the plot behind it).
-
-    Replaces any message already shown; :func:`clear_message` removes it. Works on figures and
-    figure widgets, inside ``batch_update()`` too.
-
-    Example:
-      >>> fig = show_message(figure(), "training diverges: η = 0.9 > 2/λ_max = 0.52")
-      >>> [a.text for a in fig.layout.annotations]
-      ['training diverges: η = 0.9 > 2/λ_max = 0.52']
-      >>> len(clear_message(fig).layout.annotations)
-      0
+    Plotly labels a log axis spanning about a decade at every digit (a crammed "2 3 4 … 9"
+    under 10⁻¹); with at most one tick per 0.35 decade it labels 1, 2, 5 or whole decades.
     """
-    if not isinstance(text, str) or not text:
-        raise ValueError(f"text must be a non-empty string, got {text!r}")
-    annotations = _messages_removed(_pending(fig, "annotations"))
-    shapes = _messages_removed(_pending(fig, "shapes"))
-    veil = go.layout.Shape(
-        name=_VEIL_NAME, type="rect", xref="paper", yref="paper", x0=0, x1=1, y0=0, y1=1,
-        fillcolor="rgba(255,255,255,0.75)", line=dict(width=0), layer="above",
-    )
-    note = go.layout.Annotation(
-        name=MESSAGE_NAME, text=_escape(text), xref="paper", yref="paper",
-        x=0.5, y=0.5, xanchor="center", yanchor="middle", showarrow=False,
-        font=dict(size=20, color=color), align="center",
-        bgcolor="rgba(255,255,255,0.95)", bordercolor=color, borderwidth=2, borderpad=10,
-    )
-    fig.layout.annotations = annotations + (note,)
-    fig.layout.shapes = shapes + (veil,)
-    return fig
-
-
-def _escape(text):
-    """Plain text → plotly annotation markup (which understands a few HTML tags)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("\n", "<br>")
-
-
-def clear_message(fig: go.Figure) -> go.Figure:
-    """Removes the message written by :func:`show_message`, if any; returns ``fig``."""
-    annotations = _pending(fig, "annotations")
-    shapes = _pending(fig, "shapes")
-    kept_a, kept_s = _messages_removed(annotations), _messages_removed(shapes)
-    if len(kept_a) != len(annotations) or len(kept_s) != len(shapes):
-        fig.layout.annotations = kept_a
-        fig.layout.shapes = kept_s
-    return fig
-
-
-def message_text(fig: go.Figure) -> str | None:
-    """The message currently shown on ``fig`` by :func:`show_message`, or None."""
-    for item in _pending(fig, "annotations"):
-        if item.name == MESSAGE_NAME:
-            return html.unescape(item.text.replace("<br>", "\n"))
-    return None
-
-
-def _pending(fig, prop):
-    """Layout array ``prop`` as it will be once a running ``batch_update()`` is applied."""
-    edits = getattr(fig, "_batch_layout_edits", None)
-    if getattr(fig, "_in_batch_mode", False) and edits and prop in edits:
-        return tuple(go.Layout({prop: edits[prop]})[prop])
-    return tuple(fig.layout[prop])
+    v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in values])
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size:
+        span = float(np.log10(v.max() / v.min()))
+        fig.update_layout({f"{axis}axis": dict(nticks=int(np.clip(span / 0.35, 2, 8)))})
 
 
 def _as_1d(name, values):
@@ -363,27 +290,11 @@ def plot_lines(
             raise ValueError(f"ys[{label!r}] must have shape {xs.shape} like x, got {y.shape}")
         line = dict(color=colors.get(label), dash=DASHES.get(label, "solid"), width=2.5)
         fig.add_trace(go.Scatter(x=xs, y=y, name=str(label), mode=mode, line=line))
+    if log_x:
+        _readable_log_ticks(fig, "x", [xs])
+    if log_y:
+        _readable_log_ticks(fig, "y", [t.y for t in fig.data])
     return fig
-
-
-class LogLogFit(NamedTuple):
-    """A power law y ≈ exp(intercept) · x^slope, i.e. log y ≈ intercept + slope · log x."""
-
-    slope: float
-    intercept: float
-
-
-def fit_loglog(x, y) -> LogLogFit:
-    """Least-squares line through (log x, log y), natural logarithms.
-
-    Example:
-      >>> fit = fit_loglog([1, 2, 4, 8], [3.0, 1.5, 0.75, 0.375])
-      >>> round(fit.slope, 6), round(float(np.exp(fit.intercept)), 6)
-      (-1.0, 3.0)
-    """
-    xs, ys = _positive_pair(x, y)
-    slope, intercept = np.polyfit(np.log(xs), np.log(ys), 1)
-    return LogLogFit(float(slope), float(intercept))
 
 
 def _positive_pair(x, y):
@@ -414,7 +325,8 @@ def plot_loglog_fit(
 ) -> go.Figure:
     """Data on log-log axes with the power law exp(intercept)·x^slope; the slope is in the legend.
 
-    Without ``slope`` and ``intercept`` the line is :func:`fit_loglog`'s least-squares fit.
+    Without ``slope`` and ``intercept`` the line is the least-squares fit
+    :func:`ntk_helpers.stats.loglog_fit`.
 
     Example:
       >>> fig = plot_loglog_fit([16, 64, 256], [0.5, 0.25, 0.125])
@@ -425,7 +337,7 @@ def plot_loglog_fit(
     if (slope is None) != (intercept is None):
         raise ValueError("slope and intercept must be given together (or both left out)")
     if slope is None:
-        slope, intercept = fit_loglog(xs, ys)
+        slope, intercept = loglog_fit(xs, ys)
     for name, v in (("slope", slope), ("intercept", intercept)):
         if not np.isfinite(v):
             raise ValueError(f"{name} must be finite, got {v!r}")
@@ -438,6 +350,8 @@ def plot_loglog_fit(
         name=f"fit: slope {slope:.2f}".replace("-", "−"),
         line=dict(color=COLORS["target"], dash="dash", width=2),
     ))
+    _readable_log_ticks(fig, "x", [xs])
+    _readable_log_ticks(fig, "y", [t.y for t in fig.data])
     return fig
 
 
@@ -487,6 +401,7 @@ def plot_spectrum(
         color = (colors or {}).get(label, COLORS.get(label, palette[i]))
         fig.add_trace(go.Scatter(x=xs[keep], y=lam[keep], mode="lines+markers", name=name,
                                  line=dict(color=color, width=2), marker=dict(size=6)))
+    _readable_log_ticks(fig, "y", [t.y for t in fig.data])
     return fig
 
 

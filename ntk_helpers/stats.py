@@ -1,6 +1,6 @@
 """Small measurements the notebooks assert on: relative errors and log-log slopes.
 
-Introduced in notebook 02 (relative Frobenius error) and notebook 03 (fitted slopes).
+Introduced in notebook 02 (relative Frobenius error, fitted slopes) and notebook 04 (decay rates).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from .errors import check_array
 
 
 class LineFit(NamedTuple):
-    """log y ≈ slope · log x + intercept."""
+    """A power law y ≈ exp(intercept) · x^slope, i.e. log y ≈ slope · log x + intercept (natural
+    logarithms). Calling it evaluates the power law: ``fit(x)``."""
 
     slope: float
     intercept: float
@@ -42,18 +43,31 @@ def relative_error(a, b) -> float:
 def loglog_fit(x, y) -> LineFit:
     """Least-squares line through (log x, log y): the slope is the power law's exponent.
 
+    ``ntk_helpers.plotting.plot_loglog_fit`` draws this fit over the data.
+
+    Args:
+      x, y: (N,) finite positive values, N ≥ 2, at least two distinct x.
+
+    Returns:
+      ``LineFit(slope, intercept)``; ``fit(x)`` is exp(intercept) · x^slope.
+
     Example:
-      >>> fit = loglog_fit([1, 4, 16], [1.0, 0.5, 0.25])
-      >>> round(fit.slope, 12)
-      -0.5
+      >>> fit = loglog_fit([1, 4, 16], [3.0, 1.5, 0.75])
+      >>> round(fit.slope, 12), round(float(fit(64)), 12)
+      (-0.5, 0.375)
     """
-    x = np.asarray(check_array("x", x, ndim=1), dtype=np.float64)
-    y = np.asarray(check_array("y", y, ndim=1), dtype=np.float64)
-    if x.shape != y.shape or x.size < 2:
-        raise ValueError(f"x and y must be 1-D of equal length >= 2, got {x.shape} and {y.shape}")
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("x and y must be positive for a log-log fit")
-    slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
+    xs = np.asarray(check_array("x", x, ndim=1), dtype=np.float64)
+    ys = np.asarray(check_array("y", y, ndim=1), dtype=np.float64)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same shape, got {xs.shape} and {ys.shape}")
+    if xs.size < 2:
+        raise ValueError(f"x must hold at least 2 points for a fit, got {xs.size}")
+    for name, arr in (("x", xs), ("y", ys)):
+        if np.any(arr <= 0):
+            raise ValueError(f"{name} must be positive for a log-log fit, got min {arr.min():g}")
+    if np.ptp(xs) == 0:
+        raise ValueError("x must hold at least 2 distinct values for a fit")
+    slope, intercept = np.polyfit(np.log(xs), np.log(ys), 1)
     return LineFit(float(slope), float(intercept))
 
 

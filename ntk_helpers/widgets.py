@@ -6,14 +6,23 @@ Whenever a control changes it calls ``update`` inside ``batch_update()`` of ever
 move of a slider reaches the browser as a single message per figure and the figure already
 holds the new state when the call returns.
 
-If ``update`` raises :class:`~ntk_helpers.errors.DivergenceError`, ``ValueError`` or
-``FloatingPointError``, or writes non-finite numbers into a trace, nothing of that update is
-drawn: the figures keep their last good data behind a plain message (e.g. "training diverges:
-η = 0.9 > 2/λ_max = 0.52"), which the next successful update removes.
+Only what changed is sent: plotly leaves out every assignment that keeps a value as it is.
+
+Every callback (``update``, an :class:`Action`'s work and its ``enabled``/``note`` functions)
+goes through one error path. An arithmetic error (:class:`~ntk_helpers.errors.DivergenceError`,
+``FloatingPointError``, ``ZeroDivisionError``, ``OverflowError``), a ``ValueError``, or NaN/±inf
+written into a trace or a layout value (an axis range, say) draws nothing of that update: the
+figures keep their last good data behind a plain message (e.g. "training diverges: η = 0.9 >
+2/λ_max = 0.52"), which the next successful update removes. Any other exception is a bug: it
+propagates (to the kernel's log) after the status line says so; the status line never stays on
+"computing…".
+
+:func:`live` turns a ``go.Figure`` into the ``go.FigureWidget`` an explorer updates, and
+:func:`show_message` writes a message over any figure.
 
 Example (the pattern every notebook follows)::
 
-    fig = nh.plotting.live(nh.plotting.figure("Loss", "step t", "loss", log_y=True))
+    fig = nh.widgets.live(nh.plotting.figure("Loss", "step t", "loss", log_y=True))
     fig.add_scatter(name="network")
 
     def update(v):
@@ -40,206 +49,32 @@ import numpy as np
 import plotly.graph_objects as go
 import traitlets
 
-from ntk_helpers.errors import DivergenceError, ensure_finite
-from ntk_helpers.plotting import clear_message, show_message
+from . import _plotly_fix
+from .controls import float_log_slider, format_number, log_slider
+from .errors import DivergenceError, ensure_finite
+from .overlay import clear_message, live, message_text, show_message
 
 __all__ = [
+    "HANDLED_ERRORS",
     "Action",
     "Explorer",
+    "clear_message",
     "ensure_finite",
     "float_log_slider",
     "format_number",
+    "live",
     "log_slider",
+    "message_text",
+    "show_message",
 ]
 
-#: The errors an update may raise to say "this setting cannot be shown"; anything else is a bug
-#: and propagates.
-HANDLED_ERRORS = (DivergenceError, ValueError, FloatingPointError)
+#: The errors a callback may raise to say "this setting cannot be shown": arithmetic errors
+#: (``DivergenceError``, ``FloatingPointError``, ``ZeroDivisionError``, ``OverflowError``) and
+#: ``ValueError``. Anything else is a bug and propagates.
+HANDLED_ERRORS = (ArithmeticError, ValueError)
 
 _created = itertools.count()
-_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 _BUSY = "computing…"
-
-
-_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
-_compilations = {"count": 0, "listening": False}
-
-
-def _count_compilation(event, duration, **kwargs):
-    if event == _COMPILE_EVENT:
-        _compilations["count"] += 1
-
-
-def jax_compilations() -> int:
-    """How many XLA compilations this process has run since this function was first called.
-
-    The first call starts listening (``jax.monitoring``) and returns 0; compare two later calls
-    to check that, say, a slider move compiled nothing: every explorer must stay at zero after
-    its warm-up.
-
-    Example:
-      >>> import jax, jax.numpy as jnp
-      >>> triple, x = jax.jit(lambda v: v * 3.0), jnp.ones(7)
-      >>> before = jax_compilations()
-      >>> _ = triple(x)  # a new function: one compilation
-      >>> _ = triple(x)  # the same shape again: none
-      >>> jax_compilations() - before
-      1
-    """
-    if not _compilations["listening"]:
-        from jax import monitoring
-
-        monitoring.register_event_duration_secs_listener(_count_compilation)
-        _compilations["listening"] = True
-    return _compilations["count"]
-
-
-def format_number(value) -> str:
-    """A short readable label: powers of two as ``2⁴ = 16``, floats with 3 significant digits.
-
-    Example:
-      >>> [format_number(v) for v in (16, 4096, 3, 0.05, 1e-5, 2.5e6)]
-      ['2⁴ = 16', '2¹² = 4096', '3', '0.05', '10⁻⁵', '2.5×10⁶']
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        return str(value)
-    if float(value).is_integer() and abs(value) < 1e6:
-        n = int(value)
-        if n >= 4 and n & (n - 1) == 0:
-            return f"2{str(n.bit_length() - 1).translate(_SUPERSCRIPTS)} = {n}"
-        return str(n)
-    text = f"{float(value):.3g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        exponent = str(int(exponent)).translate(_SUPERSCRIPTS)
-        return f"10{exponent}" if mantissa == "1" else f"{mantissa}×10{exponent}"
-    return text
-
-
-def log_slider(
-    description: str,
-    values: Sequence,
-    value=None,
-    *,
-    labels: Sequence[str] | Callable[[object], str] | None = None,
-    continuous_update: bool = True,
-) -> ipywidgets.SelectionSlider:
-    """A slider over a fixed list of values, e.g. widths 16, 32, …, 4096, with readable labels.
-
-    Args:
-      description: label shown left of the slider (e.g. ``"width n"``).
-      values: the allowed values, in slider order.
-      value: the initial value (default: the first).
-      labels: a list of labels or a function value → label (default :func:`format_number`).
-      continuous_update: update while dragging; set False where an update is expensive.
-
-    Example:
-      >>> s = log_slider("width n", [16, 64, 256], 64)
-      >>> s.value, s.label
-      (64, '2⁶ = 64')
-    """
-    values = list(values)
-    if not values:
-        raise ValueError("values must not be empty")
-    if len({repr(v) for v in values}) != len(values):
-        raise ValueError(f"values must be distinct, got {values!r}")
-    if labels is None or callable(labels):
-        fmt = labels or format_number
-        labels = [fmt(v) for v in values]
-    labels = [str(label) for label in labels]
-    if len(labels) != len(values):
-        raise ValueError(f"labels must have {len(values)} entries, got {len(labels)}")
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"labels must be distinct, got {labels!r}")
-    if value is None:
-        value = values[0]
-    elif value not in values:
-        raise ValueError(f"value must be one of values {values!r}, got {value!r}")
-    return ipywidgets.SelectionSlider(
-        options=list(zip(labels, values, strict=True)),
-        value=value,
-        description=description,
-        continuous_update=continuous_update,
-        style={"description_width": "initial"},
-        layout=ipywidgets.Layout(width="min(100%, 520px)"),
-    )
-
-
-def float_log_slider(
-    description: str,
-    min_exp: float,
-    max_exp: float,
-    value: float,
-    *,
-    base: float = 10.0,
-    step: float = 0.05,
-    continuous_update: bool = True,
-) -> ipywidgets.FloatLogSlider:
-    """A slider over base**min_exp … base**max_exp, moving evenly in the exponent.
-
-    ``value`` is rounded onto the slider's grid base**(min_exp + k·step), as the browser would
-    round it (0.05 with step 0.05 becomes 10^-1.3 ≈ 0.0501).
-
-    Example:
-      >>> s = float_log_slider("η", -3, 0, 0.1)
-      >>> s.min, s.max, round(s.value, 12)
-      (-3.0, 0.0, 0.1)
-    """
-    for name, v in (("min_exp", min_exp), ("max_exp", max_exp), ("value", value), ("base", base),
-                    ("step", step)):
-        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
-            raise TypeError(f"{name} must be a number, got {v!r}")
-        if not math.isfinite(v):
-            raise ValueError(f"{name} must be finite, got {v!r}")
-    if not min_exp < max_exp:
-        raise ValueError(f"min_exp must be < max_exp, got {min_exp} and {max_exp}")
-    if base <= 1:
-        raise ValueError(f"base must be > 1, got {base}")
-    if not 0 < step <= max_exp - min_exp:
-        raise ValueError(f"step must be in (0, max_exp - min_exp], got {step}")
-    low, high = base**min_exp, base**max_exp
-    if not low * (1 - 1e-12) <= value <= high * (1 + 1e-12):
-        raise ValueError(f"value must be in [{low:g}, {high:g}], got {value}")
-    # The browser puts the slider on its grid min_exp + k·step and sends that value back as
-    # soon as it is drawn; start on the grid so that drawing it changes nothing.
-    k = round((math.log(value, base) - min_exp) / step)
-    exponent = min(max(min_exp + k * step, min_exp), max_exp)
-    return ipywidgets.FloatLogSlider(
-        value=float(base**exponent),
-        base=float(base),
-        min=float(min_exp),
-        max=float(max_exp),
-        step=float(step),
-        description=description,
-        readout_format=".3",  # d3-format: 3 significant digits, no trailing zeros
-        continuous_update=continuous_update,
-        style={"description_width": "initial"},
-        layout=ipywidgets.Layout(width="min(100%, 520px)"),
-    )
-
-
-def _non_finite_edit(fig) -> str | None:
-    """Name of the first pending trace edit of ``fig`` holding NaN or ±inf, if any."""
-    edits = getattr(fig, "_batch_trace_edits", None) or {}
-    for index, props in edits.items():
-        for key, value in props.items():
-            if isinstance(value, str | bool | type(None)):
-                continue
-            try:
-                arr = np.asarray(value)
-            except (TypeError, ValueError):
-                continue
-            if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-                return f"trace {index} ({key})"
-    return None
-
-
-def _discard_pending(fig) -> None:
-    """Drops the edits recorded so far in ``fig``'s running ``batch_update()``."""
-    for name in ("_batch_trace_edits", "_batch_layout_edits"):
-        edits = getattr(fig, name, None)
-        if edits is not None:
-            edits.clear()
 
 
 class Explorer:
@@ -252,7 +87,8 @@ class Explorer:
       update: called as ``update(values)`` with ``values = {name: control.value}``; it changes
         the figures' traces and layout. It should modify existing traces, not add new ones.
       title: optional heading shown above the controls.
-      check_finite: treat NaN/±inf written into a trace as a divergence (default True).
+      check_finite: treat NaN/±inf written into a trace or a layout value (an axis range, say)
+        as a divergence (default True).
       initial_update: call ``update`` once at construction so the figures show the controls'
         initial values (default True).
 
@@ -260,6 +96,8 @@ class Explorer:
       latencies: control name → list of seconds from a value change to the updated figures.
       errors: control name → number of updates that ended in a handled error.
       message: the message shown now, or None.
+      after_run: functions called with no argument after every update, failed or not (an
+        :class:`Action` refreshes its button there).
       number: creation order of the explorer (0, 1, …) in this kernel.
       widget: the ``ipywidgets.VBox`` (title, controls, figures, status line) that is displayed.
       instances: (class attribute) every live Explorer, for benchmarks and tests.
@@ -311,6 +149,7 @@ class Explorer:
         self.errors: dict[str, int] = {name: 0 for name in self.controls}
         self.message: str | None = None
         self.busy = False
+        self.after_run: list[Callable[[], None]] = []
         self._handlers = {}
         self._runs = 0
 
@@ -373,7 +212,9 @@ class Explorer:
             self._run(name)
         return self.latencies[name][-1]
 
-    def _run(self, name: str | None) -> float:
+    def _run(self, name: str | None, work: Callable[[dict], None] | None = None) -> float:
+        """The one error path: runs ``work`` (default ``update``) for the current values inside
+        one ``batch_update()`` per figure and sends what changed; returns the seconds."""
         start = time.perf_counter()
         self._runs += 1
         values = self.values
@@ -384,36 +225,60 @@ class Explorer:
                 for fig in self.figures:
                     stack.enter_context(fig.batch_update())
                 try:
-                    self.update(values)
-                    if self.check_finite:
-                        for fig in self.figures:
-                            where = _non_finite_edit(fig)
-                            if where is not None:
-                                raise DivergenceError(
-                                    f"the result is not finite ({where}): the computation diverged")
+                    (work or self.update)(values)
+                    self._check_finite()
                 except HANDLED_ERRORS as exc:
                     error = exc
                     for fig in self.figures:
-                        _discard_pending(fig)
+                        _plotly_fix.discard_pending(fig)
                         show_message(fig, _plain_message(exc))
                 except BaseException:
-                    for fig in self.figures:  # a bug in update: draw nothing of it, report it
-                        _discard_pending(fig)
+                    for fig in self.figures:  # a bug: draw nothing of it, report it
+                        _plotly_fix.discard_pending(fig)
                     raise
                 else:
                     if self.message is not None:
                         for fig in self.figures:
                             clear_message(fig)
-        finally:
-            self._set_busy(False)
+        except BaseException as exc:
+            self._finish(name, start, None, bug=exc)
+            raise
+        return self._finish(name, start, error)
+
+    def _check_finite(self) -> None:
+        if not self.check_finite:
+            return
+        for fig in self.figures:
+            where = _plotly_fix.non_finite_edit(fig)
+            if where is not None:
+                raise DivergenceError(f"the result is not finite ({where}): the computation diverged")
+
+    def _finish(self, name, start, error, *, bug=None) -> float:
+        """Records the update, sets the status line (never left busy), runs ``after_run``."""
         elapsed = time.perf_counter() - start
-        self.message = None if error is None else _plain_message(error)
+        self.busy = False
+        if bug is None:
+            self.message = None if error is None else _plain_message(error)
         if name is not None:
             self.latencies[name].append(elapsed)
-            if error is not None:
+            if error is not None or bug is not None:
                 self.errors[name] += 1
-        self._show_status(elapsed)
+        if bug is not None:
+            self._show_bug(bug)
+        else:
+            self._show_status(elapsed)
+        for listener in self.after_run:
+            try:
+                listener()
+            except BaseException as exc:  # reported like a bug in update, then propagates
+                self._show_bug(exc)
+                raise
         return elapsed
+
+    def _show_bug(self, exc: BaseException) -> None:
+        text = html.escape(f"{type(exc).__name__}: {_plain_message(exc)}")
+        self.status.value = (f"<span style='color:#B00020'>⚠ unexpected error (a bug; the "
+                             f"figures keep their last state): {text}</span>")
 
     def _set_busy(self, busy: bool) -> None:
         self.busy = busy
@@ -470,9 +335,11 @@ class Action:
     anything slower is precomputed, cached, or behind a button like this one. Pressing it calls
     ``run(values, progress)`` for the explorer's current values; ``run`` does the slow work in
     pieces, calls ``progress(done, total)`` after each, and stores its result where the
-    explorer's ``update`` finds it (a cache). The explorer then redraws. ``run`` goes through the
-    same error path as ``update``: a :class:`~ntk_helpers.errors.DivergenceError` (or
-    ``ValueError``, ``FloatingPointError``) shows its message in the figures.
+    explorer's ``update`` finds it (a cache). The explorer then redraws. ``run``, ``enabled`` and
+    ``note`` go through the explorer's error path: an error of :data:`HANDLED_ERRORS` raised by
+    ``run`` (a :class:`~ntk_helpers.errors.DivergenceError`, say) shows its message in the
+    figures; raised by ``enabled`` or ``note``, it disables the button and shows its message
+    next to it.
 
     Args:
       explorer: the :class:`Explorer` whose figures show the result; the button, the progress
@@ -526,26 +393,38 @@ class Action:
         self.note = note
         self.runs = 0
         self.seconds: float | None = None
+        # the button never shrinks (its text stays whole) and the progress bar keeps its place
+        # when hidden, so the row does not reflow while training
         self.button = ipywidgets.Button(description=description, icon="play",
-                                        layout=ipywidgets.Layout(width="auto"))
-        self.progress = ipywidgets.IntProgress(value=0, min=0, max=1, bar_style="info",
-                                               layout=ipywidgets.Layout(display="none"))
-        self.label = ipywidgets.HTML(value="", layout=ipywidgets.Layout(min_height="1.6em"))
+                                        layout=ipywidgets.Layout(width="auto", flex="0 0 auto"))
+        self.progress = ipywidgets.IntProgress(
+            value=0, min=0, max=1, bar_style="info",
+            layout=ipywidgets.Layout(width="160px", flex="0 0 auto", visibility="hidden"))
+        self.label = ipywidgets.HTML(value="", layout=ipywidgets.Layout(min_height="1.6em",
+                                                                        flex="1 1 auto"))
         self.widget = ipywidgets.HBox([self.button, self.progress, self.label],
                                       layout=ipywidgets.Layout(align_items="center"))
         self.button.on_click(lambda _button: self.press())
         children = list(explorer.widget.children)
         # after the controls, before the figures and the status line
         explorer.widget.children = (*children[:-2], self.widget, *children[-2:])
-        for control in explorer.controls.values():  # observers run after the explorer's own
-            control.observe(self._sync, names="value")
+        explorer.after_run.append(self._sync)
         self._sync()
 
-    def _sync(self, _change=None) -> None:
-        values = self.explorer.values
-        self.button.disabled = self.explorer.busy or not self.enabled(values)
-        if self.note is not None:
-            self.label.value = f"<span style='color:#444'>{html.escape(self.note(values))}</span>"
+    def _state(self, values) -> tuple[bool, str | None]:
+        """(enabled, note) for ``values``; a handled error disables the button and is the note."""
+        try:
+            enabled = bool(self.enabled(values))
+            note = None if self.note is None else str(self.note(values))
+        except HANDLED_ERRORS as exc:
+            return False, _plain_message(exc)
+        return enabled, note
+
+    def _sync(self) -> None:
+        enabled, note = self._state(self.explorer.values)
+        self.button.disabled = self.explorer.busy or not enabled
+        if note is not None:
+            self.label.value = f"<span style='color:#444'>{html.escape(note)}</span>"
 
     def _report(self, done: int, total: int) -> None:
         for name, v in (("done", done), ("total", total)):
@@ -559,24 +438,20 @@ class Action:
 
     def press(self) -> None:
         """Runs the slow work for the current values (as a click does), then redraws."""
-        if not self.enabled(self.explorer.values):
+        if not self._state(self.explorer.values)[0]:
             return
-        ex, update = self.explorer, self.explorer.update
         self.runs += 1
         self.button.disabled = True
         self.progress.value, self.progress.description = 0, "0 %"
-        self.progress.layout.display = None
+        self.progress.layout.visibility = "visible"
 
         def run_then_update(values):
             self.run(values, self._report)
-            update(values)
+            self.explorer.update(values)
 
         start = time.perf_counter()
-        ex.update = run_then_update  # the explorer's own error handling and redraw
-        try:
-            ex.refresh()
+        try:  # the explorer's own error path and redraw (which refreshes the button)
+            self.explorer._run(None, run_then_update)
         finally:
-            ex.update = update
             self.seconds = time.perf_counter() - start
-            self.progress.layout.display = "none"
-            self._sync()
+            self.progress.layout.visibility = "hidden"

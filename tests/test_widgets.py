@@ -1,4 +1,5 @@
-"""Explorer: controls → figures updated in place, errors shown as messages, latencies recorded."""
+"""Explorer and Action: controls → figures updated in place, one error path, latencies recorded;
+the message overlay, live figures and the guards around plotly's FigureWidget."""
 
 import html
 
@@ -10,6 +11,7 @@ import pytest
 from ntk_helpers import plotting as P
 from ntk_helpers import widgets as W
 from ntk_helpers.errors import DivergenceError
+from ntk_helpers.overlay import MESSAGE_NAME
 
 X = np.linspace(0.0, 1.0, 11)
 LAMBDA_MAX = 4.0  # a toy "kernel": gradient descent on one eigen-direction with eigenvalue λ
@@ -23,8 +25,8 @@ def gd_residual(eta, steps=20):
 
 def make_toy(**kwargs):
     """Two figures: a line y = a·x and the gradient-descent residual for step size η."""
-    line = P.live(P.plot_lines(X, {"network": np.zeros_like(X)}))
-    decay = P.live(P.plot_lines(np.arange(20), {"analytic": np.ones(20)}, log_y=True))
+    line = W.live(P.plot_lines(X, {"network": np.zeros_like(X)}))
+    decay = W.live(P.plot_lines(np.arange(20), {"analytic": np.ones(20)}, log_y=True))
     calls = []
 
     def update(v):
@@ -87,7 +89,7 @@ def test_divergence_shows_a_message_and_keeps_the_last_finite_data():
     expected = "training diverges: η = 0.90 > 2/λ_max = 0.50"
     assert explorer.message == expected
     for fig in (line, decay):
-        assert P.message_text(fig) == expected
+        assert W.message_text(fig) == expected
         for trace in fig.data:
             assert np.all(np.isfinite(trace.y))
     # nothing of the failed update was drawn, not even the part written before the error
@@ -100,13 +102,13 @@ def test_divergence_shows_a_message_and_keeps_the_last_finite_data():
     # the next successful update clears the message
     explorer.set("eta", 0.25)
     assert explorer.message is None
-    assert P.message_text(line) is None and P.message_text(decay) is None
+    assert W.message_text(line) is None and W.message_text(decay) is None
     np.testing.assert_allclose(decay.data[0].y, 0.0 ** np.arange(20))
     assert "ms" in explorer.status.value
 
 
 def test_non_finite_data_is_never_drawn():
-    fig = P.live(P.plot_lines(X, {"network": X}))
+    fig = W.live(P.plot_lines(X, {"network": X}))
 
     def update(v):  # forgets to check: gradient descent with η above 2/λ_max overflows
         with np.errstate(over="ignore"):
@@ -120,24 +122,33 @@ def test_non_finite_data_is_never_drawn():
     assert np.all(np.isfinite(fig.data[0].y))
 
 
-@pytest.mark.parametrize("error", [ValueError("width must be ≥ 1"), FloatingPointError("overflow")])
-def test_value_and_floating_point_errors_become_messages(error):
-    fig = P.live(P.figure())
+@pytest.mark.parametrize("error", [
+    ValueError("width must be ≥ 1"), FloatingPointError("overflow encountered in exp"),
+    ZeroDivisionError("float division by zero"), OverflowError("(34, 'Numerical result out of range')"),
+    DivergenceError("training diverges at step 12"),
+])
+def test_every_handled_error_becomes_a_message_over_the_last_good_figure(error):
+    fig = W.live(P.figure())
     fig.add_scatter(y=[0.0, 1.0])
 
     def update(v):
+        fig.data[0].y = [v["n"], 0.0]  # written, then discarded with the failed update
         if v["n"] > 1:
             raise error
-        fig.data[0].y = [v["n"], 0.0]
 
     explorer = W.Explorer({"n": ipywidgets.IntSlider(value=0, max=3)}, [fig], update)
+    explorer.set("n", 1)
     explorer.set("n", 2)
-    assert P.message_text(fig) == str(error)
-    assert list(fig.data[0].y) == [0.0, 0.0]
+    assert W.message_text(fig) == str(error) == explorer.message
+    assert list(fig.data[0].y) == [1.0, 0.0]  # the last good data
+    assert not explorer.busy and str(error) in html.unescape(explorer.status.value)
+    assert "computing" not in explorer.status.value and explorer.errors["n"] == 1
+    explorer.set("n", 0)
+    assert W.message_text(fig) is None and list(fig.data[0].y) == [0.0, 0.0]
 
 
 def test_other_errors_propagate_and_draw_nothing():
-    fig = P.live(P.figure())
+    fig = W.live(P.figure())
     fig.add_scatter(y=[0.0, 1.0])
 
     def update(v):
@@ -149,11 +160,17 @@ def test_other_errors_propagate_and_draw_nothing():
     with pytest.raises(KeyError):
         explorer.set("n", 2)
     assert list(fig.data[0].y) == [0.0, 0.0] and not explorer.busy
+    # the status line is never left on "computing…": it names the bug
+    status = html.unescape(explorer.status.value)
+    assert "computing" not in status and "unexpected error" in status and "KeyError" in status
+    assert explorer.errors["n"] == 1 and len(explorer.latencies["n"]) == 1
+    explorer.set("n", 1)  # the next good update draws and clears the status
+    assert list(fig.data[0].y) == [1.0, 1.0] and "unexpected" not in explorer.status.value
 
 
 def test_latencies_busy_flag_and_status():
     seen = []
-    fig = P.live(P.figure())
+    fig = W.live(P.figure())
     fig.add_scatter(y=[0.0])
     explorer = None
 
@@ -172,6 +189,21 @@ def test_latencies_busy_flag_and_status():
     assert not explorer.busy and "computing" not in explorer.status.value
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_layout_values_are_caught_like_non_finite_data(bad):
+    fig = W.live(P.plot_lines(X, {"network": X}))
+
+    def update(v):
+        fig.data[0].y = v["a"] * X
+        fig.layout.xaxis.range = [0.0, bad if v["a"] > 1 else 1.0]  # e.g. a range from a NaN max
+
+    explorer = W.Explorer({"a": ipywidgets.FloatSlider(value=1.0, max=3.0)}, [fig], update)
+    explorer.set("a", 2.0)
+    assert explorer.message is not None and "xaxis.range" in explorer.message
+    assert tuple(fig.layout.xaxis.range) == (0.0, 1.0)
+    np.testing.assert_allclose(fig.data[0].y, X)  # nothing of the failed update was drawn
+
+
 def test_set_same_value_and_bad_arguments():
     explorer, line, _, calls = make_toy()
     n = len(calls)
@@ -180,7 +212,7 @@ def test_set_same_value_and_bad_arguments():
     with pytest.raises(ValueError, match="name must be one of"):
         explorer.set("b", 1.0)
     slider = W.log_slider("width n", [16, 32, 64])
-    ex2 = W.Explorer({"n": slider}, [P.live(P.figure())], lambda v: None)
+    ex2 = W.Explorer({"n": slider}, [W.live(P.figure())], lambda v: None)
     with pytest.raises(ValueError, match="not allowed for control 'n'"):
         ex2.set("n", 48)
 
@@ -237,7 +269,7 @@ def test_close_stops_updates():
 
 
 def test_constructor_validation():
-    fig = P.live(P.figure())
+    fig = W.live(P.figure())
     with pytest.raises(ValueError, match="controls"):
         W.Explorer({}, [fig], lambda v: None)
     with pytest.raises(TypeError, match=r"controls\['a'\]"):
@@ -280,6 +312,13 @@ def test_float_log_slider_range_and_validation():
         W.float_log_slider("η", -3, 0, 5.0)
     with pytest.raises(TypeError, match="min_exp"):
         W.float_log_slider("η", "a", 0, 0.1)
+    # 10**400 overflows a float: a clear ValueError naming the argument, not OverflowError
+    with pytest.raises(ValueError, match="max_exp must keep base"):
+        W.float_log_slider("a", 0, 400, 1.0)
+    with pytest.raises(ValueError, match="min_exp must keep base"):
+        W.float_log_slider("a", -400, 0, 1.0)
+    wide = W.float_log_slider("a", -300, 300, 1.0, step=1.0)
+    assert wide.value == 1.0 and wide.max == 300
 
 
 def test_format_number():
@@ -301,7 +340,7 @@ def test_ensure_finite():
 def test_browser_trace_defaults_with_typed_arrays_do_not_raise():
     # After an update plotly.js reports trace defaults; numpy data comes back as a typed-array
     # dict. Unguarded, plotly's BaseFigureWidget raises "truth value of an array is ambiguous".
-    fig = P.live(P.figure())
+    fig = W.live(P.figure())
     fig.add_scatter(x=np.linspace(0.0, 1.0, 5), y=np.arange(5.0))
     with fig.batch_update():
         fig.data[0].y = np.arange(5.0) ** 2
@@ -317,7 +356,7 @@ def test_browser_trace_defaults_with_typed_arrays_do_not_raise():
 def test_action_button_runs_in_chunks_caches_and_reports_divergence():
     # A slow "training" behind a button: gradient descent on one eigen-direction, run in chunks
     # of 5 steps from the last state; the chunked trajectory must equal |1 − ηλ|ᵗ exactly.
-    fig = P.live(P.plot_lines(np.arange(20), {"network": np.ones(20)}))
+    fig = W.live(P.plot_lines(np.arange(20), {"network": np.ones(20)}))
     cache = {}
 
     def update(v):
@@ -370,3 +409,217 @@ def test_action_button_runs_in_chunks_caches_and_reports_divergence():
         W.Action(ex, "Train", run, enabled=True)
     with pytest.raises(ValueError, match="total"):
         act._report(3, 2)
+
+
+def test_action_callbacks_share_the_explorer_error_path():
+    # enabled/note raising (a NaN rate reaching a cost estimate, say) disable the button and
+    # show the message; run raising an arithmetic error shows it over the figure; nothing
+    # escapes the widget callbacks.
+    fig = W.live(P.plot_lines([0.0, 1.0], {"network": [0.0, 0.0]}))
+    cache = {}
+
+    def update(v):
+        fig.data[0].y = cache.get(v["rate"], [0.0, 0.0])
+
+    def seconds(v):
+        if not np.isfinite(v["rate"]):
+            raise ValueError(f"rate must be finite, got {v['rate']}")
+        return 1.0 / v["rate"]  # ZeroDivisionError at rate 0
+
+    def run(v, progress):
+        progress(1, 1)
+        cache[v["rate"]] = [0.0, seconds(v)]
+
+    rate = ipywidgets.FloatText(value=1.0)
+    ex = W.Explorer({"rate": rate}, [fig], update)
+    act = W.Action(ex, "Train this network", run, enabled=lambda v: seconds(v) > 0,
+                   note=lambda v: f"≈ {seconds(v):.0f} s")
+    assert not act.button.disabled and "≈ 1 s" in act.label.value
+    rate.value = float("nan")
+    assert act.button.disabled and "rate must be finite" in act.label.value
+    assert "computing" not in ex.status.value
+    rate.value = 0.0
+    assert act.button.disabled and "division by zero" in act.label.value
+    act.press()  # disabled: nothing runs
+    assert act.runs == 0
+    rate.value = 2.0
+    act.button.click()
+    assert act.runs == 1 and list(fig.data[0].y) == [0.0, 0.5] and ex.message is None
+    assert act.progress.layout.visibility == "hidden" and act.seconds is not None
+
+    def failing_run(v, progress):
+        raise OverflowError("(34, 'Numerical result out of range')")
+
+    act.run = failing_run
+    rate.value = 4.0
+    act.press()
+    assert ex.message == "(34, 'Numerical result out of range')" == W.message_text(fig)
+    assert list(fig.data[0].y) == [0.0, 0.0] and not act.button.disabled
+    assert "computing" not in ex.status.value
+
+    def buggy_note(v):
+        raise KeyError("a bug in note")
+
+    act.note = buggy_note
+    with pytest.raises(KeyError):
+        rate.value = 2.0
+    assert "unexpected error" in ex.status.value and not ex.busy
+
+
+def test_message_wraps_to_the_figure_width_and_round_trips():
+    long = ("training diverges: η = 0.95 × 2/λ_max(Θ) is stable for the kernel, but this "
+            "width's own bound 2/λ_max(K) = 0.0123 is lower, so the network blows up")
+    for width in (460, 700):
+        fig = W.show_message(P.figure(width=width), long)
+        note = [a for a in fig.layout.annotations if a.name == MESSAGE_NAME][0]
+        lines = note.text.split("<br>")
+        assert len(lines) > 1
+        assert max(map(len, lines)) * 0.56 * note.font.size <= width - 100  # fits, with margin
+        assert W.message_text(fig) == long
+    assert W.message_text(W.show_message(P.figure(), "a < b & c")) == "a < b & c"
+
+
+def test_show_and_clear_message_keep_other_annotations():
+    fig = P.figure()
+    fig.add_annotation(text="λ_max", x=1, y=1)
+    W.show_message(fig, "training diverges: η = 0.9 > 2/λ_max = 0.52")
+    W.show_message(fig, "training diverges: η = 1.2 > 2/λ_max = 0.52")  # replaces, not adds
+    texts = [a.text for a in fig.layout.annotations]
+    assert texts == ["λ_max", "training diverges: η = 1.2 > 2/λ_max = 0.52"]
+    assert W.message_text(fig) == texts[1]
+    assert len(fig.layout.shapes) == 1  # the veil over the plot
+    W.clear_message(fig)
+    assert [a.text for a in fig.layout.annotations] == ["λ_max"]
+    assert len(fig.layout.shapes) == 0 and W.message_text(fig) is None
+    with pytest.raises(ValueError, match="text"):
+        W.show_message(fig, "")
+
+
+def test_messages_inside_batch_update_of_a_widget():
+    fig = W.live(P.plot_lines([0, 1], {"a": [1.0, 2.0]}))
+    assert isinstance(fig, go.FigureWidget)
+    with fig.batch_update():
+        W.show_message(fig, "first")
+        W.show_message(fig, "second")
+        assert W.message_text(fig) == "second"
+    assert [a.text for a in fig.layout.annotations] == ["second"]
+    with fig.batch_update():
+        W.clear_message(fig)
+        assert W.message_text(fig) is None
+    assert len(fig.layout.annotations) == 0
+
+
+def test_live_copies_the_figure():
+    static = P.plot_lines([0, 1], {"a": [1.0, 2.0]}, title="t")
+    widget = W.live(static)
+    as_dict = widget.to_dict()
+    for trace in as_dict["data"]:
+        trace.pop("uid")  # a widget names its traces for the browser
+    assert as_dict == static.to_dict()
+    widget.data[0].y = [5.0, 6.0]
+    assert static.data[0].y.tolist() == [1.0, 2.0]
+    with pytest.raises(TypeError, match="fig"):
+        W.live({"data": []})
+
+
+# --- what reaches the browser: the guards around plotly's FigureWidget ---------------------
+
+def _sent_updates(fig):
+    """Every Plotly.update message the widget sends to the browser, as plain dicts."""
+    sent = []
+    fig.observe(lambda change: change["new"] and sent.append(change["new"]), names="_py2js_update")
+    return sent
+
+
+def test_an_update_touching_some_traces_sends_no_placeholder():
+    # The root cause of "x = null" in the page: y of traces 0 and 1 and x of trace 2 in one
+    # batch used to send x = [Undefined, Undefined, new x]; plotly's widget model in the page
+    # writes the placeholder into its copy of the figure and a later view draws no x.
+    from plotly.basedatatypes import Undefined
+
+    fig = W.live(P.plot_lines([1.0, 2.0, 3.0], {"ridge": [0.0, 0.0, 0.0], "gd": [0.0, 0.0, 0.0]}))
+    fig.add_scatter(x=[1.0], y=[1.0], name="selected")
+    sent = _sent_updates(fig)
+    with fig.batch_update():
+        fig.data[0].y = [1.0, 2.0, 3.0]
+        fig.data[1].y = [3.0, 2.0, 1.0]
+        fig.data[2].update(x=[2.0], y=[2.0], name="selected: n = 2")
+    (message,) = sent
+    style = message["style_data"]
+    assert message["style_traces"] == [0, 1, 2]
+    for key, values in style.items():
+        assert not any(v is Undefined for v in values), key
+    np.testing.assert_array_equal(style["x"][0], [1.0, 2.0, 3.0])  # the current x, sent again
+    assert style["name"] == ["ridge", "gd", "selected: n = 2"]
+
+
+def test_only_traces_whose_data_changed_are_sent():
+    # plotly compares every assignment with the current value; the explorer relies on it
+    fig = W.live(P.plot_lines(X, {"network": X, "analytic": X, "data": X}))
+    sent = _sent_updates(fig)
+
+    def update(v):  # rewrites every trace on every move, as notebooks do
+        fig.data[0].y = X
+        fig.data[1].y = v["a"] * X
+        fig.data[2].y = X
+
+    ex = W.Explorer({"a": ipywidgets.FloatSlider(value=1.0, max=3.0)}, [fig], update)
+    sent.clear()
+    ex.set("a", 2.0)
+    (message,) = sent
+    assert message["style_traces"] == [1] and list(message["style_data"]) == ["y"]
+    np.testing.assert_allclose(message["style_data"]["y"][0], 2.0 * X)
+    sent.clear()
+    ex.set("a", 2.0)  # nothing changed: nothing sent
+    assert sent == []
+
+
+def test_plotly_still_writes_update_placeholders_into_its_widget_model():
+    # Fails once plotly's widget model in the page stops copying "_undefined_" into the figure
+    # (then fill_placeholders in ntk_helpers/_plotly_fix.py can go).
+    import re
+    from pathlib import Path
+
+    import plotly
+
+    bundle = (Path(plotly.__file__).parent / "package_data" / "widgetbundle.js").read_text()
+    # FigureModel.do_update: the raw message (placeholders and all) applied to _widget_data by a
+    # setter that skips only null and undefined
+    model_update = re.search(
+        r'do_update\(\)\{var (\w+)=this\.model\.get\("_py2js_update"\);if\(\1!==null\)\{var '
+        r'(\w+)=\1\.style_data,\w+=\1\.layout_data,\w+=this\._normalize_trace_indexes\(\1\.'
+        r'style_traces\);(\w+)\(this\.model\.get\("_widget_data"\)', bundle)
+    assert model_update, "plotly's widget model changed: check whether the placeholder fill is needed"
+    setter = re.search(r"function " + re.escape(model_update.group(3)) + r"\([^)]*\)\{.{0,300}?"
+                       r"(\w+)===null\?\w+\.unset\(\w+,\w+\):\1!==void 0&&\w+\.set\(", bundle)
+    assert setter, "plotly's widget model changed: check whether the placeholder fill is needed"
+    assert '"_undefined_"' in bundle or "'_undefined_'" in bundle
+
+
+def test_plotly_still_tests_the_truth_value_of_numpy_arrays():
+    # Fails once plotly fixes `if not input_val:` in BaseFigureWidget._remove_overlapping_props
+    # (then the guard in ntk_helpers/_plotly_fix.py can go).
+    from ntk_helpers import _plotly_fix
+
+    original = _plotly_fix.original("_remove_overlapping_props")
+    typed = {"dtype": "f8", "bdata": "AAAAAAAAAAA=", "shape": "3"}
+    with pytest.raises(ValueError, match="truth value of an array"):
+        original({"x": np.arange(3.0)}, {"x": typed})
+
+
+def test_guards_are_installed_only_for_the_plotly_releases_they_were_written_for(monkeypatch):
+    from plotly.basewidget import BaseFigureWidget
+
+    from ntk_helpers import _plotly_fix
+
+    low, high = _plotly_fix.GUARDED_VERSIONS
+    assert low <= _plotly_fix.plotly_version() <= high, (
+        "plotly was upgraded: run the tests above and tests/test_browser.py, then update "
+        "GUARDED_VERSIONS (or drop the guards plotly fixed)")
+    assert _plotly_fix.apply()
+    patched = BaseFigureWidget._send_update_msg
+    monkeypatch.setattr(_plotly_fix, "_originals", {})
+    monkeypatch.setattr(_plotly_fix, "plotly_version", lambda: (high[0] + 1, 0))
+    with pytest.warns(UserWarning, match="not installed"):
+        assert _plotly_fix.apply() is False
+    assert BaseFigureWidget._send_update_msg is patched  # nothing re-installed
