@@ -4,7 +4,8 @@
 # Both reuse .venv and skip pip when pyproject.toml and constraints.txt are unchanged.
 #
 # Variables: PYTHON (interpreter that creates .venv, default python3, needs >= 3.11),
-#            PORT (JupyterLab's port), LAB_ARGS (more `jupyter lab` options).
+#            PORT (JupyterLab's port), LAB_ARGS (more `jupyter lab` options),
+#            NOTEBOOK (the notebook `make lab` opens, default notebooks/00_start_here.ipynb).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,6 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?=
 LAB_ARGS ?=
+NOTEBOOK ?= notebooks/00_start_here.ipynb
 
 # jupyter refuses to run as root without --allow-root (containers, CI).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
@@ -23,7 +25,7 @@ LINT_PATHS := $(wildcard ntk_helpers tests benchmarks notebooks)
 .PHONY: help venv lab test bench lint strip check-env constraints env-files clean clean-venv
 
 help:
-	@echo "make lab         open the course in JupyterLab (PORT=8888 LAB_ARGS=... optional)"
+	@echo "make lab         open the course in JupyterLab (NOTEBOOK=... PORT=8888 LAB_ARGS=... optional)"
 	@echo "make test        lint + every test (package doctests, tests/, notebooks via nbval)"
 	@echo "make bench       the benchmarks: analytic and empirical kernels, slider latency (minutes)"
 	@echo "make lint        ruff only"
@@ -36,10 +38,16 @@ help:
 venv:
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" scripts/ensure_venv.sh
 
+# JupyterLab's defaults for the course (binder/overrides.json: no news pop-up, no update check,
+# a notebook's kernel shut down when its tab closes), where JupyterLab reads them.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+# `?reset` starts from an empty workspace: only NOTEBOOK opens, not every tab of the last session.
 lab: venv
+	@mkdir -p "$(dir $(LAB_OVERRIDES))" && cp binder/overrides.json "$(LAB_OVERRIDES)"
 	$(IN_VENV) $(BIN)/jupyter lab \
 		--ServerApp.root_dir="$(CURDIR)" \
-		--LabApp.default_url=/lab/tree/notebooks \
+		--LabApp.default_url="/lab/tree/$(NOTEBOOK)?reset" \
 		--LabApp.news_url=None \
 		--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate \
 		$(if $(PORT),--ServerApp.port=$(PORT)) $(ALLOW_ROOT) $(LAB_ARGS)
@@ -70,17 +78,16 @@ check-env: venv
 		echo "   $$(wc -l < build/conda-pins.txt) pins resolve to installable files"; \
 	done
 
-constraints:
-	rm -rf build/pin-venv
-	$(PYTHON) -m venv build/pin-venv
-	build/pin-venv/bin/python -m pip install --disable-pip-version-check -e ".[dev]"
-	$(PYTHON) scripts/pins.py freeze build/pin-venv/bin/python
-	rm -rf build/pin-venv
-	$(PYTHON) scripts/pins.py sync
-	@echo "Now run 'make test': the venv reinstalls from the new constraints.txt."
+# Both are `make lock` (appended below): uv pip compile, then the conda files.
+constraints: venv
+	@$(MAKE) --no-print-directory lock LOCK_ARGS="--upgrade $(LOCK_ARGS)"
 
-env-files:
-	$(PYTHON) scripts/pins.py sync
+env-files: venv
+	@mkdir -p build
+	rm -f $(BINDER_PINS)
+	$(UV_COMPILE) --python-platform x86_64-manylinux_2_28 --extra course -c constraints.txt \
+		--no-header --no-annotate -o $(BINDER_PINS)
+	$(BIN)/python scripts/pins.py sync $(BINDER_PINS)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache .jax_cache
@@ -89,3 +96,41 @@ clean:
 
 clean-venv: clean
 	rm -rf $(VENV)
+
+# ----------------------------------------------------------------------------------------------
+# The ecosystem's standard tools: lock (uv), strip (nbstripout), pair (jupytext), the rendered
+# site (Sphinx + MyST-NB) and checks of the Binder image (repo2docker's plan, `pip check`).
+.PHONY: lock check-binder pair site sdist
+
+# Universal lock of the [dev] extra (every platform, Python >= 3.11); the Binder pins are the
+# [course] extra alone, for Linux, within it. LOCK_ARGS="--upgrade" (= `make constraints`)
+# re-resolves everything; without it the versions already in constraints.txt are kept.
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --python-version 3.11 --quiet
+BINDER_PINS := build/binder-pins.txt
+LOCK_ARGS ?=
+
+lock: venv
+	$(UV_COMPILE) --universal --fork-strategy fewest --extra dev \
+		--custom-compile-command "make lock" -o constraints.txt $(LOCK_ARGS)
+	@$(MAKE) --no-print-directory env-files
+	@echo "Now run 'make test': the venv reinstalls from the new constraints.txt."
+
+# repo2docker's base environment from PyPI + binder/environment.yml's pins, `pip check`ed;
+# prints the installed size of the Binder pins (about a minute with a warm download cache).
+check-binder: venv
+	$(BIN)/python scripts/pins.py check-binder build/binder-check
+
+# Every notebook paired with a MyST Markdown file (jupytext.toml), synced both ways: the
+# newer of the two is the source. Run it after editing either; the hygiene tests check it.
+pair: venv
+	$(BIN)/jupytext --sync notebooks/[0-9][0-9]_*.ipynb
+
+# The course as a static site in build/site/html: notebooks executed once (cached until they
+# or ntk_helpers change), rendered by Sphinx with MyST-NB; open build/site/html/index.html.
+site: venv
+	$(IN_VENV) $(BIN)/python docs/site/build.py
+
+# The source distribution, with the tests and the data they need; lists its files.
+sdist: venv
+	$(BIN)/python -m build --sdist --no-isolation --outdir build/dist .
+	tar -tzf build/dist/ntk_helpers-*.tar.gz | sort

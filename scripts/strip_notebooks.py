@@ -1,49 +1,39 @@
-"""Strip notebooks for committing: no outputs, no execution counts, no widget state.
+"""Strip notebooks for committing, with nbstripout, and give them the standard kernel.
 
 Usage:
     python scripts/strip_notebooks.py [--check] [NOTEBOOK ...]
 
-Without paths it strips every notebooks/*.ipynb. With --check it changes nothing,
-lists the notebooks that would change and exits with status 1 if there are any.
+Without paths it strips every notebooks/*.ipynb. With --check it changes nothing, lists
+the notebooks that would change and exits with status 1 if there are any.
 
-What it does to each notebook:
-- code cells: outputs = [], execution_count = null;
-- cell metadata: drops "execution" (run timings) and "collapsed"/"scrolled" (view state);
-- notebook metadata: drops "widgets" (saved widget state: megabytes of plotly.js per
-  FigureWidget) and sets the kernelspec to the standard "python3" kernel, so the notebook
-  opens with the course's environment in JupyterLab, on Binder and under nbval.
-The file is written the way Jupyter writes it (sorted keys, one-space indent, UTF-8).
+The stripping is nbstripout's (`nbstripout --keep-id`, as the pre-commit hook in
+.pre-commit-config.yaml runs it): outputs, execution counts, stored widget state
+(megabytes of plotly.js per FigureWidget), run timings and view state (`collapsed`,
+`scrolled`) go; cell ids stay, so diffs stay small. One thing nbstripout does not do is
+done here as well: the kernelspec is set to the standard ``python3`` kernel, so the
+notebook opens with the course's environment in JupyterLab, on Binder and under nbval
+whatever kernel it was last saved with.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-VIEW_KEYS = ("execution", "collapsed", "scrolled")
+NBSTRIPOUT = [sys.executable, "-m", "nbstripout", "--keep-id"]
 
 
-def strip(notebook: dict) -> dict:
-    """Return a stripped copy of a notebook (the JSON dict of an .ipynb file)."""
-    notebook = json.loads(json.dumps(notebook))
-    metadata = notebook.setdefault("metadata", {})
-    metadata.pop("widgets", None)
-    metadata["kernelspec"] = dict(KERNELSPEC)
-    for cell in notebook.get("cells", []):
-        if cell.get("cell_type") == "code":
-            cell["outputs"] = []
-            cell["execution_count"] = None
-        cell_metadata = cell.get("metadata", {})
-        for key in VIEW_KEYS:
-            cell_metadata.pop(key, None)
-    return notebook
-
-
-def dumps(notebook: dict) -> str:
-    """Serialise a notebook as Jupyter does."""
+def kernel_fixed(text: str) -> str | None:
+    """The notebook text with the standard kernelspec, or None when it already has it."""
+    notebook = json.loads(text)
+    if notebook.get("metadata", {}).get("kernelspec") == KERNELSPEC:
+        return None
+    notebook.setdefault("metadata", {})["kernelspec"] = dict(KERNELSPEC)
+    # The way Jupyter (and nbstripout) write a notebook.
     return json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
 
 
@@ -52,19 +42,27 @@ def main(argv: list[str]) -> int:
     paths = [Path(arg) for arg in argv if arg != "--check"]
     if not paths:
         paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    changed = []
     for path in paths:
         if path.suffix != ".ipynb":
             print(f"error: {path} is not an .ipynb file", file=sys.stderr)
             return 2
-        text = path.read_text(encoding="utf-8")
-        new_text = dumps(strip(json.loads(text)))
-        if new_text != text:
-            changed.append(path)
-            if not check:
-                path.write_text(new_text, encoding="utf-8")
+    # nbstripout --verify lists what it would strip ("Dry run: would have stripped PATH").
+    verify = subprocess.run(
+        [*NBSTRIPOUT, "--verify", *map(str, paths)], capture_output=True, text=True
+    )
+    if verify.returncode not in (0, 1):
+        print(verify.stdout + verify.stderr, file=sys.stderr, end="")
+        return 2
+    changed = {path for path in paths if str(path) in verify.stdout}
+    changed |= {path for path in paths if kernel_fixed(path.read_text(encoding="utf-8"))}
+    if not check and changed:
+        subprocess.run([*NBSTRIPOUT, *map(str, sorted(changed))], check=True)
+        for path in changed:
+            fixed = kernel_fixed(path.read_text(encoding="utf-8"))
+            if fixed is not None:
+                path.write_text(fixed, encoding="utf-8")
     verb = "would strip" if check else "stripped"
-    for path in changed:
+    for path in sorted(changed):
         print(f"{verb} {path}")
     if not changed:
         print(f"{len(paths)} notebook(s) already clean")

@@ -1,18 +1,26 @@
-"""The pinned environment has one source of truth, and every way in agrees with it.
+"""The pinned environments have one source of truth, and every way in agrees with it.
 
-pyproject.toml gives compatible ranges, constraints.txt the exact tested versions;
-environment.yml (conda) and binder/environment.yml (Binder) must carry the same pins,
-Python 3.11, and install the package itself.
+pyproject.toml gives compatible ranges; constraints.txt is `uv pip compile`'s universal lock
+of the [dev] extra (`make lock`); environment.yml (conda) carries the same pins and installs
+the package; binder/environment.yml (Binder) carries the [course] extra alone, pinned for
+Linux within constraints.txt, with `notebook` matching the pinned JupyterLab.
+
+Tests marked ``lockfile`` compare the installed environment with the lock; the weekly CI
+job that installs the newest releases within pyproject.toml's ranges deselects them.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import tomllib
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -20,60 +28,110 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_FILES = ("environment.yml", "binder/environment.yml")
-PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)$")
 PYTHON_PIN = "python=3.11"
+# What Binder runs: Linux, CPython 3.11.
+BINDER_MARKERS = {"sys_platform": "linux", "os_name": "posix", "platform_system": "Linux",
+                  "python_version": "3.11", "python_full_version": "3.11.9",
+                  "implementation_name": "cpython", "platform_python_implementation": "CPython"}
+# Platforms a universal lock must give exactly one version of each package on.
+PLATFORMS = {
+    "linux": {"sys_platform": "linux", "os_name": "posix", "platform_system": "Linux"},
+    "macos": {"sys_platform": "darwin", "os_name": "posix", "platform_system": "Darwin"},
+    "windows": {"sys_platform": "win32", "os_name": "nt", "platform_system": "Windows"},
+}
+PYTHONS = ("3.11.9", "3.12.8", "3.13.1")
+TEST_TOOLS = ("pytest", "nbval", "hypothesis", "ruff", "playwright", "coverage", "sphinx")
+
+
+def _pins_module():
+    spec = importlib.util.spec_from_file_location("pins", ROOT / "scripts" / "pins.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pins_script = _pins_module()
 
 
 def read_pyproject() -> dict:
     return tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
-def read_constraints() -> dict[str, Version]:
+def applies(marker: str | None, environment: dict | None = None) -> bool:
+    """Whether a pin's environment marker holds (here, or in the given environment)."""
+    return marker is None or Marker(marker).evaluate(environment)
+
+
+def pins_for(entries, environment: dict | None = None) -> dict[str, Version]:
+    """{name: version} of the pins that apply in an environment; fails on two for one name."""
     pins: dict[str, Version] = {}
-    for number, raw in enumerate((ROOT / "constraints.txt").read_text().splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = PIN.match(line)
-        assert match, f"constraints.txt:{number}: expected an exact 'name==version' pin: {raw!r}"
-        name = canonicalize_name(match.group(1))
-        assert name not in pins, f"constraints.txt:{number}: {name} is pinned twice"
-        pins[name] = Version(match.group(2))
+    for name, version, marker in entries:
+        if applies(marker, environment):
+            name = canonicalize_name(name)
+            assert name not in pins, f"{name} is pinned twice for {environment or 'this machine'}"
+            pins[name] = Version(version)
     return pins
 
 
-def read_conda(relative: str) -> tuple[dict, list[str], dict[str, Version]]:
-    """Return (environment, pip entries, pip pins) of a conda environment file."""
+def read_constraints() -> list[tuple[str, str, str | None]]:
+    return pins_script.read_pins(ROOT / "constraints.txt")
+
+
+def read_conda(relative: str) -> tuple[dict, list[str]]:
+    """Return (environment, pip entries) of a conda environment file."""
     env = yaml.safe_load((ROOT / relative).read_text())
     assert isinstance(env, dict), f"{relative}: expected a mapping at the top level"
-    pip_sections = [d["pip"] for d in env.get("dependencies", []) if isinstance(d, dict)]
-    assert len(pip_sections) == 1, f"{relative}: expected exactly one 'pip:' section"
-    entries = [str(entry) for entry in pip_sections[0]]
-    pins: dict[str, Version] = {}
+    assert env["name"] == "ntk-course"
+    return env, pins_script.conda_pip_entries(ROOT / relative)
+
+
+def conda_pins(relative: str) -> list[tuple[str, str, str | None]]:
+    _, entries = read_conda(relative)
+    out = []
     for entry in entries:
-        match = PIN.match(entry)
+        match = pins_script.PIN.match(entry)
         if match:
-            name = canonicalize_name(match.group(1))
-            assert name not in pins, f"{relative}: {name} is pinned twice"
-            pins[name] = Version(match.group(2))
+            out.append(match.groups())
         else:
             assert entry == "-e .", f"{relative}: unexpected pip entry {entry!r}"
-    return env, entries, pins
+    return out
 
 
-def declared_requirements() -> list[Requirement]:
-    """Runtime and optional dependencies of the package, without self-references."""
+def declared_requirements(*groups: str) -> list[Requirement]:
+    """Runtime dependencies plus those of the named extras (all extras when none are named)."""
     project = read_pyproject()["project"]
     own_name = canonicalize_name(project["name"])
     specs = list(project["dependencies"])
-    for group in project.get("optional-dependencies", {}).values():
-        specs.extend(group)
+    extras = project.get("optional-dependencies", {})
+    for group in groups or extras:
+        specs.extend(extras[group])
     requirements = [Requirement(spec) for spec in specs]
     return [r for r in requirements if canonicalize_name(r.name) != own_name]
 
 
+# --------------------------------------------------------------------------- constraints.txt
+
+
+def test_constraints_are_uvs_universal_lock():
+    text = (ROOT / "constraints.txt").read_text()
+    assert "autogenerated by uv" in text and "make lock" in text, (
+        "constraints.txt is written by `make lock` (uv pip compile): do not edit it by hand"
+    )
+    entries = read_constraints()
+    # Universal: platform-specific packages come with markers instead of being left out.
+    assert any(marker and "win32" in marker for _, _, marker in entries), (
+        "no Windows-only pin: constraints.txt was not compiled with --universal"
+    )
+    for platform, markers in PLATFORMS.items():
+        for python in PYTHONS:
+            environment = {**BINDER_MARKERS, **markers, "python_full_version": python,
+                           "python_version": python.rsplit(".", 1)[0]}
+            pins = pins_for(entries, environment)
+            assert "jax" in pins, f"no jax pin for {platform}, Python {python}"
+
+
 def test_every_declared_dependency_is_pinned_within_its_range():
-    pins = read_constraints()
+    pins = pins_for(read_constraints())
     for requirement in declared_requirements():
         name = canonicalize_name(requirement.name)
         assert name in pins, f"{requirement} is declared in pyproject.toml but not pinned"
@@ -87,7 +145,7 @@ def test_optional_groups_refer_only_to_existing_groups():
     project = read_pyproject()["project"]
     own_name = canonicalize_name(project["name"])
     groups = project["optional-dependencies"]
-    assert {"course", "dev"} <= set(groups)
+    assert {"course", "site", "dev"} <= set(groups)
     for group, specs in groups.items():
         for spec in specs:
             requirement = Requirement(spec)
@@ -96,47 +154,119 @@ def test_optional_groups_refer_only_to_existing_groups():
 
 
 def test_the_stack_is_the_cpu_one():
-    pins = read_constraints()
+    pins = pins_for(read_constraints())
     gpu = [name for name in pins if re.search(r"cuda|nvidia|rocm|tpu", name)]
     assert not gpu, f"GPU/TPU packages pinned: {gpu}"
     assert not pins["jaxlib"].local, f"jaxlib {pins['jaxlib']} is not the plain PyPI (CPU) build"
     assert pins["jax"] == pins["jaxlib"], "jax and jaxlib must be released together"
 
 
+@pytest.mark.lockfile
+def test_this_environment_is_the_pinned_one():
+    """What `make test` runs in is what constraints.txt says (the venv is up to date)."""
+    stale = {}
+    for name, version in pins_for(read_constraints()).items():
+        try:
+            installed = Version(metadata.version(name))
+        except metadata.PackageNotFoundError:
+            stale[name] = (str(version), None)
+            continue
+        if installed != version:
+            stale[name] = (str(version), str(installed))
+    assert not stale, f"{{name: (pinned, installed)}}: {stale}; run `make venv`"
+
+
+# --------------------------------------------------------------------------- the conda files
+
+
 def test_python_311_everywhere():
     python = Version("3.11")
     assert SpecifierSet(read_pyproject()["project"]["requires-python"]).contains(python)
     for relative in CONDA_FILES:
-        env, _, _ = read_conda(relative)
+        env, _ = read_conda(relative)
         deps = [d for d in env["dependencies"] if isinstance(d, str)]
         pythons = [d for d in deps if re.match(r"python\b", d)]
         assert pythons == [PYTHON_PIN], f"{relative}: expected '{PYTHON_PIN}', found {pythons}"
         assert "pip" in deps, f"{relative}: conda needs 'pip' to install the pip section"
 
 
-@pytest.mark.parametrize("relative", CONDA_FILES)
-def test_conda_file_pins_equal_constraints(relative):
-    env, _, pins = read_conda(relative)
-    constraints = read_constraints()
-    assert env["name"] == "ntk-course"
-    differ = {
-        name: (str(pins.get(name)), str(constraints.get(name)))
-        for name in pins.keys() | constraints.keys()
-        if pins.get(name) != constraints.get(name)
-    }
-    assert not differ, (
-        f"{relative} disagrees with constraints.txt as {{name: (conda, constraints)}}: "
-        f"{differ}. Regenerate it with `make env-files`."
+def test_conda_file_pins_equal_constraints():
+    assert conda_pins("environment.yml") == read_constraints(), (
+        "environment.yml disagrees with constraints.txt: regenerate it with `make env-files`"
     )
 
 
 def test_conda_environment_installs_the_package():
-    _, entries, _ = read_conda("environment.yml")
+    _, entries = read_conda("environment.yml")
     assert entries.count("-e .") == 1
 
 
-def test_binder_installs_the_package_in_post_build():
-    _, entries, _ = read_conda("binder/environment.yml")
+# --------------------------------------------------------------------------- Binder's pins
+
+
+def course_closure() -> dict[str, Version]:
+    """{name: installed version} of everything `pip install ntk-helpers[course]` brings in on
+    Linux with Python 3.11, read from this environment's installed metadata (offline)."""
+    project = canonicalize_name(read_pyproject()["project"]["name"])
+    todo = [(project, frozenset({"course"}))]
+    seen: dict[str, set] = {}
+    while todo:
+        name, extras = todo.pop()
+        if name in seen and extras <= seen[name]:
+            continue
+        seen.setdefault(name, set()).update(extras)
+        for spec in metadata.requires(name) or []:
+            requirement = Requirement(spec)
+            marker = requirement.marker
+            wanted = (not marker) or any(
+                marker.evaluate({**BINDER_MARKERS, "extra": extra}) for extra in extras | {""}
+            )
+            if wanted:
+                todo.append((canonicalize_name(requirement.name), frozenset(requirement.extras)))
+    seen.pop(project)
+    return {name: Version(metadata.version(name)) for name in seen}
+
+
+@pytest.mark.lockfile
+def test_binder_pins_are_the_course_extra_and_nothing_else():
+    binder = conda_pins("binder/environment.yml")
+    assert all(marker is None for _, _, marker in binder), "Binder's pins are for Linux only"
+    binder_pins = pins_for(binder)
+    closure = course_closure()
+    assert binder_pins == closure, (
+        "binder/environment.yml is not ntk-helpers[course]'s dependency tree: "
+        f"missing {sorted(closure.keys() - binder_pins.keys())}, "
+        f"extra {sorted(binder_pins.keys() - closure.keys())}, "
+        f"different {[n for n in closure.keys() & binder_pins.keys() if closure[n] != binder_pins[n]]}"
+        "; regenerate it with `make env-files`"
+    )
+    tools = [name for name in binder_pins if name.startswith(TEST_TOOLS)]
+    assert not tools, f"test tools in the Binder image: {tools}"
+
+
+def test_binder_pins_agree_with_constraints():
+    constraints = pins_for(read_constraints(), BINDER_MARKERS)
+    binder = pins_for(conda_pins("binder/environment.yml"))
+    differ = {n: (str(v), str(constraints.get(n))) for n, v in binder.items() if constraints.get(n) != v}
+    assert not differ, f"{{name: (binder, constraints)}}: {differ}; run `make env-files`"
+
+
+@pytest.mark.lockfile
+def test_binder_notebook_matches_the_pinned_jupyterlab():
+    """repo2docker's base image ships an older `notebook` that pins JupyterLab below ours."""
+    binder = pins_for(conda_pins("binder/environment.yml"))
+    assert "notebook" in binder, "pin notebook: the base image's one does not fit our JupyterLab"
+    requires = [Requirement(r) for r in metadata.requires("notebook") or []]
+    (lab,) = [r for r in requires if canonicalize_name(r.name) == "jupyterlab" and not r.marker]
+    assert Version(metadata.version("notebook")) == binder["notebook"]
+    assert lab.specifier.contains(binder["jupyterlab"]), (
+        f"notebook {binder['notebook']} needs jupyterlab{lab.specifier}, "
+        f"Binder pins {binder['jupyterlab']}"
+    )
+
+
+def test_binder_installs_the_package_and_warms_the_cache_in_post_build():
+    _, entries = read_conda("binder/environment.yml")
     # Binder installs the pip section before the repository is in place.
     assert "-e ." not in entries
     lines = (ROOT / "binder" / "postBuild").read_text().splitlines()
@@ -146,13 +276,37 @@ def test_binder_installs_the_package_in_post_build():
     installs = [line for line in code if re.search(r"\bpip install\b", line)]
     assert installs, "postBuild must install the package"
     assert all("--no-deps" in line and line.endswith("-e .") for line in installs), installs
+    warm = [line for line in code if "binder/warm_up.py" in line]
+    assert warm, "postBuild must run binder/warm_up.py"
+    # Through binder/start, so the warm-up sees a session's environment (XLA_FLAGS is part of
+    # the compilation cache's key), and with a finite timeout per cell.
+    assert all(line.startswith("./binder/start ") for line in warm), warm
+    assert all(re.search(r"--timeout \d+", line) for line in warm), warm
+    assert code.index(warm[0]) > code.index(installs[-1]), "warm up after installing the package"
 
 
 def test_binder_start_hands_over_to_the_server():
-    start = ROOT / "binder" / "start"
-    if start.exists():
-        code = [line.strip() for line in start.read_text().splitlines() if line.strip()]
-        assert code[-1] == 'exec "$@"', "binder/start must end by running the given command"
+    code = [
+        line.strip()
+        for line in (ROOT / "binder" / "start").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert code[-1] == 'exec "$@"', "binder/start must end by running the given command"
+    assert not [line for line in code if "XLA_FLAGS" in line], (
+        "XLA_FLAGS is part of JAX's cache key: setting it in start would make the cache "
+        "postBuild ships miss"
+    )
+
+
+def test_readme_badge_opens_the_first_notebook():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    badges = re.findall(r"\(https://mybinder\.org/v2/gh/[^)\s]+\)", readme)
+    assert badges, "README.md has no Binder badge"
+    for badge in badges:
+        target = re.search(r"[?&]urlpath=lab/tree/([^&)]+)", badge)
+        assert target, f"the Binder badge must open a notebook (urlpath=lab/tree/...): {badge}"
+        assert target.group(1) == "notebooks/00_start_here.ipynb", badge
+        assert (ROOT / target.group(1)).exists()
 
 
 def test_ci_runs_make_test():
@@ -161,3 +315,130 @@ def test_ci_runs_make_test():
     assert lines[0] == "#!/usr/bin/env bash"
     assert code[0] == "set -euo pipefail"
     assert code[-1] == "make test"
+
+
+@pytest.mark.parametrize("relative", ["scripts/strip_notebooks.py", "scripts/pins.py"])
+def test_scripts_print_usage_on_bad_arguments(relative):
+    import subprocess
+    import sys
+
+    if relative.endswith("pins.py"):
+        result = subprocess.run([sys.executable, ROOT / relative, "frobnicate"], capture_output=True)
+        assert result.returncode == 2 and b"Usage" in result.stderr
+    else:
+        result = subprocess.run(
+            [sys.executable, ROOT / relative, "README.md"], capture_output=True, text=True
+        )
+        assert result.returncode == 2 and "not an .ipynb file" in result.stderr
+
+
+# --------------------------------------------------------------------------- the sdist
+
+
+@pytest.mark.timeout(300)
+def test_sdist_carries_what_its_tests_need_and_they_run(tmp_path):
+    """`python -m build --sdist` (as `make sdist`) ships the tests with their conftest and
+    reference data, the whole package, the notebooks and the files the tests read; the kernel
+    tests against neural-tangents' values then pass from the unpacked sdist's own copy."""
+    import subprocess
+    import sys
+    import tarfile
+
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--no-isolation", "--outdir", tmp_path, ROOT],
+        check=True, capture_output=True, timeout=240,
+    )
+    (sdist,) = tmp_path.glob("ntk_helpers-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+        archive.extractall(tmp_path / "unpacked", filter="data")
+    tracked = subprocess.run(
+        ["git", "ls-files", "ntk_helpers", "tests", "notebooks", "binder", "scripts"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    wanted = {"tests/conftest.py", "tests/reference/nt_kernels.json", "constraints.txt",
+              "environment.yml", "CONVENTIONS.md", ".ci/run", "pyproject.toml", *tracked}
+    missing = sorted(wanted - names)
+    assert not missing, f"the sdist lacks {missing}: add them to MANIFEST.in"
+    junk = sorted(n for n in names if "__pycache__" in n or "checkpoint" in n or n.startswith("build/"))
+    assert not junk, f"the sdist carries {junk}"
+
+    (root,) = (tmp_path / "unpacked").iterdir()
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_kernels.py",
+         "-k", "neural_tangents or reference_file", "-o", "addopts=--nbval-current-env"],
+        cwd=root, capture_output=True, text=True, timeout=240, env=env,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\b\d+ passed\b", result.stdout), result.stdout[-500:]
+    # The sdist's own package was tested, not the checkout's.
+    origin = subprocess.run(
+        [sys.executable, "-c", "import ntk_helpers; print(ntk_helpers.__file__)"],
+        cwd=root, capture_output=True, text=True, check=True, env=env,
+    ).stdout.strip()
+    assert Path(origin).is_relative_to(root), origin
+
+
+# --------------------------------------------------------------------------- release metadata
+
+
+def test_version_citation_and_changelog_agree():
+    version = read_pyproject()["project"]["version"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text(encoding="utf-8"))
+    assert citation["cff-version"] == "1.2.0"
+    assert str(citation["version"]) == version, "CITATION.cff's version is pyproject.toml's"
+    assert citation["license"] == read_pyproject()["project"]["license"]
+    init = (ROOT / "ntk_helpers" / "__init__.py").read_text(encoding="utf-8")
+    assert re.search(rf'^__version__ = "{re.escape(version)}"$', init, re.M), (
+        f"ntk_helpers.__version__ must be {version}"
+    )
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert re.search(rf"^## \[{re.escape(version)}\] - (\d{{4}}-\d{{2}}-\d{{2}}|unreleased)$",
+                     changelog, re.M), f"CHANGELOG.md has no '## [{version}] - DATE' section"
+
+
+def test_project_metadata_is_complete():
+    project = read_pyproject()["project"]
+    assert project["authors"] and all(a.get("name") for a in project["authors"])
+    classifiers = project["classifiers"]
+    python = [c for c in classifiers if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
+    assert python and min(python).endswith("3.11"), python
+    assert {"Homepage", "Source", "Issues", "Changelog"} <= set(project["urls"])
+
+
+def test_github_workflow_runs_make_test_and_a_weekly_job_on_unpinned_ranges():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request", "schedule"} <= set(triggers)
+    assert triggers["schedule"][0]["cron"].split()[4] not in ("*", "*/1"), "weekly, not daily"
+    pinned, newest = workflow["jobs"]["test"], workflow["jobs"]["newest"]
+    runs = [step.get("run", "") for step in pinned["steps"]]
+    assert "bash .ci/run" in runs, "the pinned job runs what CI runs here (.ci/run = make test)"
+    keys = [s["with"]["key"] for s in pinned["steps"] if "actions/cache" in s.get("uses", "")]
+    assert any("hashFiles('constraints.txt'" in key for key in keys), keys
+    script = "\n".join(step.get("run", "") for step in newest["steps"])
+    assert 'pip install -e ".[dev]"' in script and "constraints.txt" not in script
+    assert '-m "not lockfile"' in script and "--nbval-lax" in script
+
+
+# --------------------------------------------------------------------------- coursework (nbgrader)
+
+
+def test_teach_extra_is_pinned_for_instructors_and_kept_out_of_binder():
+    """nbgrader (the [teach] extra, INSTRUCTORS.md) is locked with everything else and lands in
+    the root conda file, but not in the students' Binder image, nor any of its own dependencies
+    that the course does not need anyway."""
+    teach = {canonicalize_name(r.name) for r in declared_requirements("teach")} - {
+        canonicalize_name(r.name) for r in declared_requirements("course")}
+    assert "nbgrader" in teach, "pyproject.toml's [teach] extra must hold nbgrader"
+    dev = read_pyproject()["project"]["optional-dependencies"]["dev"]
+    assert any("teach" in spec for spec in dev), "the [dev] extra must include [teach] (`make test`)"
+    everywhere = pins_for(read_constraints(), BINDER_MARKERS)
+    root = pins_for(conda_pins("environment.yml"), BINDER_MARKERS)
+    binder = pins_for(conda_pins("binder/environment.yml"), BINDER_MARKERS)
+    for name in teach:
+        assert name in everywhere and name in root, f"{name} is not pinned in constraints.txt and environment.yml"
+        assert root[name] == everywhere[name]
+        assert name not in binder, f"{name} must stay out of binder/environment.yml"
+    assert not {"alembic", "mako", "rapidfuzz"} & set(binder), "nbgrader's own dependencies reached Binder"

@@ -112,9 +112,10 @@ def test_strip_script_cleans_a_dirty_notebook(tmp_path):
 
     dirty = {
         "cells": [
-            {"cell_type": "markdown", "metadata": {}, "source": ["# T"]},
+            {"cell_type": "markdown", "id": "md0", "metadata": {}, "source": ["# T"]},
             {
                 "cell_type": "code",
+                "id": "code1",
                 "execution_count": 3,
                 "metadata": {"execution": {"iopub.execute_input": "x"}, "tags": ["keep"]},
                 "outputs": [{"output_type": "stream", "name": "stdout", "text": ["1\n"]}],
