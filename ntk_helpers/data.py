@@ -1,7 +1,8 @@
 """Small deterministic data sets used across the course; all randomness from an explicit seed.
 
 Introduced in notebook 01 (``regression_1d``), 02 (``seed_regression``) and 04 (``circle``,
-``fourier_target``).
+``fourier_target``). Seeds must be integers ≥ 0: ``seed=None`` is refused, since every data set
+here is promised to be the same on every call.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import check_array, check_positive_int
+from .budget import check as check_budget
+from .errors import as_float_array, check_positive_int, check_seed
 
 
 class Dataset(NamedTuple):
@@ -36,6 +38,8 @@ def seed_regression(n_train: int = 50, n_test: int = 100, seed: int = 0) -> Data
     """
     n_train = check_positive_int("n_train", n_train)
     n_test = check_positive_int("n_test", n_test)
+    seed = check_seed("seed", seed)
+    check_budget(f"seed_regression({n_train}, {n_test})", bytes=48.0 * (n_train + n_test), fix="use fewer points")
     train_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
 
     def draw(rng, n):
@@ -58,7 +62,8 @@ def regression_1d(n_train: int = 12, seed: int = 0, n_grid: int = 200) -> Datase
     """
     n_train = check_positive_int("n_train", n_train)
     n_grid = check_positive_int("n_grid", n_grid)
-    u = np.sort(np.random.default_rng(seed).uniform(-1.0, 1.0, n_train))
+    check_budget(f"regression_1d({n_train}, n_grid={n_grid})", bytes=48.0 * (n_train + n_grid), fix="use fewer points")
+    u = np.sort(np.random.default_rng(check_seed("seed", seed)).uniform(-1.0, 1.0, n_train))
     grid = np.linspace(-1.0, 1.0, n_grid)
 
     def target(t):
@@ -79,6 +84,7 @@ def circle(n: int) -> tuple[np.ndarray, np.ndarray]:
       [[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [-0.0, -1.0]]
     """
     n = check_positive_int("n", n)
+    check_budget(f"circle({n})", bytes=24.0 * n, fix="use fewer points")
     phi = 2.0 * np.pi * np.arange(n) / n
     return phi, np.stack([np.cos(phi), np.sin(phi)], axis=1)
 
@@ -87,7 +93,8 @@ def sphere(n: int, d: int, seed: int = 0) -> np.ndarray:
     """``n`` points drawn uniformly on the unit sphere in d dimensions, shape (n, d)."""
     n = check_positive_int("n", n)
     d = check_positive_int("d", d)
-    x = np.random.default_rng(seed).standard_normal((n, d))
+    check_budget(f"sphere({n}, {d})", bytes=16.0 * n * d, fix="use fewer points or dimensions")
+    x = np.random.default_rng(check_seed("seed", seed)).standard_normal((n, d))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
@@ -99,11 +106,13 @@ def fourier_target(angles, freqs, amplitudes=None) -> np.ndarray:
       >>> np.round(fourier_target(phi, [1, 2], [1.0, 0.5]), 12).tolist()
       [1.5, -0.5, -0.5, -0.5]
     """
-    phi = np.asarray(check_array("angles", angles, ndim=1), dtype=np.float64)
-    freqs = np.asarray(freqs, dtype=np.float64)
-    amps = np.ones_like(freqs) if amplitudes is None else np.asarray(amplitudes, dtype=np.float64)
-    if freqs.ndim != 1 or amps.shape != freqs.shape:
-        raise ValueError(f"freqs and amplitudes must be 1-D of equal length, got {freqs.shape}, {amps.shape}")
+    phi = as_float_array("angles", angles, ndim=1)
+    freqs = as_float_array("freqs", freqs, ndim=1, nonempty=False)
+    amps = np.ones_like(freqs) if amplitudes is None else as_float_array("amplitudes", amplitudes, ndim=1,
+                                                                         nonempty=False)
+    if amps.shape != freqs.shape:
+        raise ValueError(f"amplitudes must have one entry per frequency ({freqs.shape[0]}), got {amps.shape[0]}")
+    check_budget("fourier_target", bytes=16.0 * phi.size * freqs.size, fix="use fewer angles or frequencies")
     return np.cos(np.outer(phi, freqs)) @ amps
 
 
@@ -125,12 +134,13 @@ def fourier_features(angles, freqs, weights=None) -> np.ndarray:
       >>> np.round(fourier_features(phi, [1]), 12).tolist() == np.round(circle(4)[1], 12).tolist()
       True
     """
-    phi = np.asarray(check_array("angles", angles, ndim=1), dtype=np.float64)
-    b = np.asarray(check_array("freqs", freqs, ndim=1))
-    if b.size == 0 or not np.all(b == np.round(b)):
+    phi = as_float_array("angles", angles, ndim=1)
+    b = as_float_array("freqs", freqs, ndim=1)
+    if not np.all(b == np.round(b)):
         raise ValueError(f"freqs must be a non-empty 1-D array of integers, got {freqs!r}")
-    a = np.ones(b.shape) if weights is None else np.asarray(check_array("weights", weights, ndim=1), dtype=np.float64)
+    a = np.ones(b.shape) if weights is None else as_float_array("weights", weights, ndim=1)
     if a.shape != b.shape or np.any(a < 0):
         raise ValueError(f"weights must be {b.shape[0]} non-negative numbers, got {weights!r}")
-    arg = np.outer(phi, b.astype(np.float64))
+    check_budget("fourier_features", bytes=32.0 * phi.size * b.size, fix="use fewer angles or frequencies")
+    arg = np.outer(phi, b)
     return np.concatenate([a * np.cos(arg), a * np.sin(arg)], axis=1)

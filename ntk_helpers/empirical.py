@@ -37,7 +37,7 @@ import numpy as np
 
 from .activations import get_activation
 from .budget import check as check_budget
-from .errors import check_choice, check_finite, check_positive_int
+from .errors import as_float_array, check_choice, check_finite, check_positive_int
 from .models import Model, check_params, forward_with_taps
 from .network import as_network
 
@@ -161,15 +161,30 @@ def _apply_of(model_or_apply):
 
 def _check_points(name, x, feature_shape=None):
     """x as a JAX array of real numbers with at least one point and finite entries."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    if arr.ndim < 2 or arr.shape[0] < 1:
-        raise ValueError(f"{name} must have shape (N, ...) with N >= 1 points, got {arr.shape}")
+    arr = as_float_array(name, x, ndim=(2, 3, 4), network=True)
     if feature_shape is not None and arr.shape[1:] != tuple(feature_shape):
         raise ValueError(f"{name} must have feature shape {tuple(feature_shape)}, got {arr.shape[1:]}")
-    check_finite(name, arr)
-    return jnp.asarray(arr if arr.dtype.kind == "f" else arr.astype(np.float32))
+    dtype = jax.dtypes.canonicalize_dtype(arr.dtype)  # float32 unless JAX runs in 64 bits
+    with np.errstate(over="ignore"):
+        if not np.all(np.isfinite(arr.astype(dtype))):
+            raise ValueError(f"{name} has entries too large for {dtype} (up to {float(np.max(np.abs(arr))):.3g})")
+    return jnp.asarray(arr)
+
+
+def _check_model_inputs(model_or_apply, params, x):
+    """For a Model: params must be its network's, and x must have the features params expect."""
+    if not isinstance(model_or_apply, Model):
+        return
+    d_in = check_params(model_or_apply.network, params)
+    if x.shape[-1] != d_in:
+        raise ValueError(f"x1 must have last dimension {d_in} (the d_in of params), got shape {x.shape}")
+
+
+def _finite_kernel(k, x1, x2):
+    if not np.all(np.isfinite(k)):
+        scale = max(float(jnp.max(jnp.abs(x1))), float(jnp.max(jnp.abs(x2))))
+        raise ValueError(f"the empirical NTK overflows {k.dtype} for inputs up to |x| = {scale:.3g}: rescale x1/x2")
+    return k
 
 
 # Rough speeds of this kind of CPU, for refusing work that would take hours (see ntk_helpers.budget).
@@ -234,6 +249,10 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
     def ntk(params, x1, x2=None):
         x1 = _check_points("x1", x1)
         x2_ = x1 if x2 is None else _check_points("x2", x2, x1.shape[1:])
+        _check_model_inputs(model_or_apply, params, x1)
+        return _finite_kernel(compute(params, x1, x2, x2_), x1, x2_)
+
+    def compute(params, x1, x2, x2_):
         if numpy_path:
             return block_fn(params, x1, None if x2 is None else x2_)
         n1, n2 = x1.shape[0], x2_.shape[0]
@@ -274,8 +293,11 @@ def jacobian(model_or_apply, params, x):
     """
     apply_fn = _apply_of(model_or_apply)
     x = _check_points("x", x)
+    _check_model_inputs(model_or_apply, params, x)
     _generic_budget(params, x.shape[0], 0)
     jac = _flat_jacobian(apply_fn, params, x)
+    if not bool(jnp.all(jnp.isfinite(jac))):
+        raise ValueError(f"the Jacobian overflows {jac.dtype} for inputs up to |x| = {float(jnp.max(jnp.abs(x))):.3g}")
     if jac.shape[1] != 1:
         raise ValueError(f"jacobian needs a scalar-output function, got {jac.shape[1]} outputs")
     return jac[:, 0, :]
@@ -293,10 +315,13 @@ def ntk_row(model_or_apply, params, x0, x):
     """
     apply_fn = _apply_of(model_or_apply)
     x = _check_points("x", x)
-    if np.shape(x0) != x.shape[1:]:
-        raise ValueError(f"x0 must be one input of shape {x.shape[1:]} (the feature shape of x), got {np.shape(x0)}")
-    x0 = _check_points("x0", np.asarray(x0)[None])
-    return _ntk_row_jit(apply_fn, params, x0, x)
+    x0 = as_float_array("x0", x0, ndim=x.ndim - 1, network=True)
+    if x0.shape != x.shape[1:]:
+        raise ValueError(f"x0 must be one input of shape {x.shape[1:]} (the feature shape of x), got {x0.shape}")
+    x0 = _check_points("x0", x0[None])
+    _check_model_inputs(model_or_apply, params, x)
+    row = np.asarray(_ntk_row_jit(apply_fn, params, x0, x))
+    return _finite_kernel(row, x0, x)
 
 
 @partial(jax.jit, static_argnums=0)

@@ -36,7 +36,7 @@ from ._kernels_arch import quadrature_budget as _quadrature_budget
 from ._kernels_arch import resnet as _resnet
 from ._kernels_arch import split as _split
 from ._kernels_arch import variance_chain as _variance_chain
-from .errors import check_array
+from .errors import as_float_array
 from .gaussian import Expectation, input_angles
 from .network import Network, as_network
 
@@ -65,23 +65,16 @@ def _check_inputs(x1, x2, ndim):
             continue
         if not isinstance(x, np.ndarray | list | tuple) and not hasattr(x, "__array__"):
             raise TypeError(f"{name} must be an array of shape {names[ndim]}, got {type(x).__name__}")
-        kind = np.asarray(x).dtype.kind
-        if kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers, got dtype {np.asarray(x).dtype}")
-    check_array("x1", x1, ndim=ndim)
-    x1 = np.asarray(x1, dtype=np.float64)
+    x1 = as_float_array("x1", x1, ndim=ndim)
+    x2 = None if x2 is None else as_float_array("x2", x2, ndim=ndim)
+    if x1.shape[-1] < 1 or (ndim == 3 and x1.shape[1] < 1):
+        raise ValueError(f"x1 must have shape {names[ndim]} with at least one point and feature, got {x1.shape}")
     for name, x in (("x1", x1), ("x2", x2)):
-        biggest = float(np.max(np.abs(np.asarray(x, dtype=np.float64)))) if x is not None and np.size(x) else 0.0
+        biggest = float(np.max(np.abs(x))) if x is not None else 0.0
         if biggest > _INPUT_MAX:
             raise ValueError(f"{name} has entries up to {biggest:.3g}: beyond {_INPUT_MAX:g} their squares "
                              "overflow float64; rescale the inputs")
-    if x1.shape[0] < 1 or x1.shape[-1] < 1 or (ndim == 3 and x1.shape[1] < 1):
-        raise ValueError(f"x1 must have shape {names[ndim]} with at least one point and feature, got {x1.shape}")
-    if x2 is None:
-        return x1, None
-    check_array("x2", x2, ndim=ndim)
-    x2 = np.asarray(x2, dtype=np.float64)
-    if x2.shape[0] < 1 or x2.shape[1:] != x1.shape[1:]:
+    if x2 is not None and x2.shape[1:] != x1.shape[1:]:
         raise ValueError(f"x2 must have shape (N2,) + {x1.shape[1:]} (N2 ≥ 1) to match x1, got {x2.shape}")
     return x1, x2
 

@@ -30,7 +30,7 @@ from jax.flatten_util import ravel_pytree
 
 from .activations import get_activation
 from .budget import check as check_budget
-from .errors import check_positive_int
+from .errors import as_float_array, check_positive_int
 from .network import Network, as_network
 
 
@@ -125,6 +125,23 @@ def check_params(net: Network, params, name: str = "params") -> int:
     return d_in
 
 
+def _as_input(x):
+    """x as a JAX array of real floats; concrete inputs are also checked to be finite.
+
+    Inside ``jit``/``grad`` (a tracer) only the dtype can be checked: the values are unknown.
+    """
+    if isinstance(x, jax.core.Tracer):
+        if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
+            raise TypeError(f"x must hold real numbers, got dtype {x.dtype}")
+        return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(jnp.float32)
+    a = as_float_array("x", x, ndim=(2, 3), network=True)
+    dtype = jax.dtypes.canonicalize_dtype(a.dtype)  # float32 unless JAX runs in 64 bits
+    with np.errstate(over="ignore"):
+        if not np.all(np.isfinite(a.astype(dtype))):  # e.g. 1e39 in float64 is inf in float32
+            raise ValueError(f"x has entries too large for {dtype} (up to {float(np.max(np.abs(a))):.3g})")
+    return jnp.asarray(a)
+
+
 def _check_input(x, ndim, d_in):
     if x.ndim != ndim:
         raise ValueError(f"x must have rank {ndim}, got shape {x.shape}")
@@ -208,7 +225,7 @@ def _build(net: Network) -> Model:
 
     def apply(params, x):
         d_in = check_params(net, params)
-        x = jnp.asarray(x)
+        x = _as_input(x)
         _check_input(x, ndim, d_in)
         return _squeeze(forward(net, act, params, x), net.out_dim)
 

@@ -30,6 +30,7 @@ from .activations import ACTIVATION_NAMES
 from .errors import check_choice, check_nonneg, check_positive_int
 
 KINDS = ("mlp", "resnet", "cnn1d")
+MAX_DEPTH = 10_000  # beyond this no kernel or model of the course is meaningful (or finite)
 _SCALE_MIN, _SCALE_MAX = 1e-100, 1e100  # W_std, b_std: squares and products stay far from float64's limits
 PARAMETERIZATIONS = ("ntk", "standard")
 
@@ -82,6 +83,9 @@ class Network:
         if self.width is not None:
             object.__setattr__(self, "width", check_positive_int(size, self.width))
         object.__setattr__(self, "depth", check_positive_int("depth", self.depth))
+        if self.depth > MAX_DEPTH:
+            raise ValueError(f"depth must be at most {MAX_DEPTH} (deeper kernels overflow or lose all "
+                             f"structure, and the work grows with depth), got {self.depth}")
         if not isinstance(self.activation, str):
             raise TypeError(f"activation must be one of {ACTIVATION_NAMES}, got {self.activation!r}")
         check_choice("activation", self.activation, ACTIVATION_NAMES)

@@ -156,7 +156,7 @@ def test_mode_decay_matches_eigen_projection_of_residual():
 
 @pytest.mark.parametrize("call,match", [
     (lambda: dynamics.gradient_descent_mse(np.ones((2, 3)), np.ones(2), 0.1), "square"),
-    (lambda: dynamics.gradient_descent_mse(np.eye(2), np.ones(3), 0.1), "k_train_train"),
+    (lambda: dynamics.gradient_descent_mse(np.eye(2), np.ones(3), 0.1), "y_train"),
     (lambda: dynamics.gradient_descent_mse(np.eye(2), np.ones(2), -0.1), "learning_rate"),
     (lambda: dynamics.gradient_descent_mse(np.eye(2), np.ones(2), 0.1, ridge=-1.0), "ridge"),
     (lambda: dynamics.gradient_descent_mse(np.diag([1.0, -1.0]), np.ones(2), 0.1), "positive semi-definite"),
@@ -212,3 +212,107 @@ def test_kernel_regression_on_a_singular_kernel_uses_the_pseudo_inverse():
     with pytest.warns(RuntimeWarning, match="singular"):
         out = dynamics.kernel_regression(k, k, y)
     np.testing.assert_allclose(out, k @ np.linalg.pinv(k) @ y, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- the spectral filter
+
+
+def test_spectral_filter_is_what_gradient_descent_learns_of_each_mode():
+    k, y, _ = setup_linear(5)
+    spec = spectral.spectrum(k)
+    t = np.array([0.0, 1.0, 7.0, 40.0, np.inf])
+    for discrete in (False, True):
+        for ridge in (0.0, 0.3):
+            eta = 0.5 * dynamics.max_learning_rate(k + ridge * np.eye(6))
+            h = dynamics.spectral_filter(spec.eigenvalues, t, eta, ridge=ridge, discrete=discrete)
+            expected = spec.eigenvectors @ (h * spectral.project(spec, y)).T  # f_t = V diag(h) Vᵀ y from f_0 = 0
+            got = dynamics.gradient_descent_mse(k, y, eta, ridge=ridge, discrete=discrete)(t, np.zeros(6)).train
+            np.testing.assert_allclose(got, expected.T, atol=1e-12)
+    lam = spec.eigenvalues
+    np.testing.assert_allclose(dynamics.spectral_filter(lam, np.inf, 0.1, ridge=0.3), lam / (lam + 0.3), rtol=1e-14)
+    np.testing.assert_allclose(dynamics.spectral_filter(lam, 3.0, 0.1), 1 - np.exp(-0.3 * lam), rtol=1e-14)
+    np.testing.assert_allclose(dynamics.spectral_filter(lam, 3, 0.1, discrete=True), 1 - (1 - 0.1 * lam) ** 3, rtol=1e-13)
+
+
+def test_spectral_filter_is_accurate_for_tiny_eigenvalues_and_zero_for_zero():
+    lam = np.array([1e-20, 1e-10, 0.0])
+    np.testing.assert_allclose(dynamics.spectral_filter(lam, 5.0, 2.0)[:2], 10.0 * lam[:2], rtol=1e-9)
+    np.testing.assert_allclose(dynamics.spectral_filter(lam, 5, 2.0, discrete=True)[:2], 10.0 * lam[:2], rtol=1e-9)
+    assert dynamics.spectral_filter(lam, np.inf, 2.0)[2] == 0.0
+
+
+def test_spectral_filter_refuses_a_diverging_discrete_rate_and_bad_eigenvalues():
+    with pytest.raises(DivergenceError, match="2/"):
+        dynamics.spectral_filter(np.array([1.0, 4.0]), 3, 0.5, discrete=True)
+    with pytest.raises(ValueError, match="eigenvalues must be >= 0"):
+        dynamics.spectral_filter(np.array([1.0, -0.5]), 3, 0.5)
+
+
+# ----------------------------------------------------------------------------- real training
+
+
+@pytest.fixture(scope="module")
+def wide_relu():
+    """A width-4096 one-hidden-layer ReLU network on 8 points of the circle, and 2/λ_max of its NTK."""
+    angles = np.random.default_rng(1).uniform(-np.pi, np.pi, 8)
+    x = np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32)
+    y = (x[:, 0] * x[:, 1]).astype(np.float32)
+    net = models.mlp(4096, 1)
+    p = net.init(1, 2)
+    return net, p, x, y, dynamics.max_learning_rate(np.asarray(empirical.empirical_ntk(net, p, x), np.float64))
+
+
+def test_a_catapult_that_converges_is_not_flagged(wide_relu):
+    # Lewkowycz et al. 2020: just above 2/λ_max the loss of a wide network first grows, then converges.
+    net, p, x, y, bound = wide_relu
+    run = dynamics.train(net.apply, p, x, y, learning_rate=1.6 * bound, steps=300)
+    peak = run.loss.max() / run.loss[0]
+    assert peak > 100, f"the catapult grows the loss by {peak:.0f}×"
+    assert run.loss[-1] < 1e-3 * run.loss[0]
+    with pytest.raises(DivergenceError, match="still growing") as info:  # stopped while still climbing
+        dynamics.train(net.apply, p, x, y, learning_rate=1.6 * bound, steps=int(np.argmax(run.loss)))
+    assert info.value.step == int(np.argmax(run.loss))
+    with pytest.raises(DivergenceError, match="by step"):  # far above the bound it blows up
+        dynamics.train(net.apply, p, x, y, learning_rate=4.0 * bound, steps=300)
+
+
+def test_chunked_training_is_the_single_run_exactly_and_reports_progress():
+    net = models.mlp(16, 1, b_std=0.1)
+    d = data.regression_1d(12, seed=0, n_grid=9)
+    kwargs = dict(learning_rate=0.1, steps=40, record_every=10, x_eval=d.x_test)
+    single = dynamics.train(net.apply, net.init(0, 2), d.x_train, d.y_train, **kwargs)
+    for chunk_steps, expected in ((None, [10, 20, 30, 40]), (20, [20, 40])):
+        calls = []
+        chunked = dynamics.train(net.apply, net.init(0, 2), d.x_train, d.y_train, chunk_steps=chunk_steps,
+                                 progress=lambda done, total, calls=calls: calls.append((done, total)), **kwargs)
+        assert calls == [(n, 40) for n in expected]
+        for a, b in zip(single[:4], chunked[:4]):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(jax.tree_util.tree_leaves(single.params), jax.tree_util.tree_leaves(chunked.params)):
+            np.testing.assert_array_equal(a, b)
+    lin = [dynamics.train_linearized(net.apply, net.init(0, 2), d.x_train, d.y_train, chunk_steps=c, **kwargs)
+           for c in (None, 20)]  # the linearisation point stays θ₀ across chunks
+    np.testing.assert_array_equal(lin[0].f_eval, lin[1].f_eval)
+    with pytest.raises(ValueError, match="chunk_steps"):
+        dynamics.train(net.apply, net.init(0, 2), d.x_train, d.y_train, chunk_steps=15, **kwargs)
+    with pytest.raises(TypeError, match="progress must be callable"):
+        dynamics.train(net.apply, net.init(0, 2), d.x_train, d.y_train, progress=3, **kwargs)
+
+
+def test_a_new_learning_rate_does_not_recompile():
+    from jax import monitoring
+
+    count = []
+    monitoring.register_event_duration_secs_listener(
+        lambda event, *a, **k: count.append(event) if event == "/jax/compilation_cache/compile_requests_use_cache"
+        or event.endswith("backend_compile_duration") else None)
+    net = models.mlp(16, 1)
+    d = data.regression_1d(6, seed=0, n_grid=4)
+    run = lambda eta: dynamics.train(net.apply, net.init(0, 2), d.x_train, d.y_train,  # noqa: E731
+                                     learning_rate=eta, steps=30, record_every=10, chunk_steps=10)
+    run(0.1)
+    before = len(count)
+    assert before > 0, "the listener saw the first compilation"
+    for eta in (0.05, 0.2, 0.3):
+        run(eta)
+    assert len(count) == before, "changing η (or running in chunks) compiled again"
