@@ -33,6 +33,7 @@ help:
 	@echo "make check-env   dry-run pip on the pins of environment.yml and binder/environment.yml"
 	@echo "make constraints re-resolve pyproject.toml's ranges into constraints.txt + conda files"
 	@echo "make env-files   regenerate environment.yml and binder/environment.yml from constraints.txt"
+	@echo "make assignments nbgrader student versions of the exercises (INSTRUCTORS.md)"
 	@echo "make clean       remove caches; make clean-venv also removes .venv"
 
 venv:
@@ -134,3 +135,11 @@ site: venv
 sdist: venv
 	$(BIN)/python -m build --sdist --no-isolation --outdir build/dist .
 	tar -tzf build/dist/ntk_helpers-*.tar.gz | sort
+
+# ----------------------------------------------------------------------------------------------
+# Coursework (INSTRUCTORS.md): nbgrader's student version of every notebook with exercises, in
+# coursework/release/<NN_topic>/ (the course layout of nbgrader_config.py; generated, not committed).
+.PHONY: assignments
+
+assignments: venv
+	$(IN_VENV) $(BIN)/python scripts/coursework.py release --root coursework

@@ -10,6 +10,8 @@ The maths is derived in the notebooks; this package holds it once, tested, for r
   the activations' Gaussian expectations; :mod:`~ntk_helpers.budget`: work refused up front);
 * :mod:`~ntk_helpers.dynamics` — closed-form and simulated gradient-descent dynamics;
 * :mod:`~ntk_helpers.spectral` — eigen-decompositions and per-mode decay;
+* :mod:`~ntk_helpers.ensembles` — ensembles of networks: the prior, the ensemble trained for t steps in
+  closed form, real ensembles, the bias²/variance split;
 * :mod:`~ntk_helpers.data`, :mod:`~ntk_helpers.stats` — toy data sets, errors and slopes;
 * :mod:`~ntk_helpers.plotting`, :mod:`~ntk_helpers.widgets` — the course's figures and live controls;
 * :mod:`~ntk_helpers.explorers` — each notebook's live explorers, one call each;
@@ -28,8 +30,12 @@ import sys
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("activations", "budget", "data", "dynamics", "empirical", "errors", "explorers", "gaussian",
-               "kernels", "models", "network", "plotting", "runtime", "sharded", "spectral", "stats", "widgets")
+_SUBMODULES = (
+    "activations", "architectures", "budget", "controls", "criticality", "data", "dynamics",
+    "empirical", "ensembles", "errors", "explorers", "gaussian", "geometry", "kernels",
+    "learning_curves", "models", "network", "optimizers", "overlay", "plotting", "realdata",
+    "regimes", "runtime", "sharded", "spectral", "stats", "widgets",
+)
 
 
 def __getattr__(name):

@@ -19,13 +19,14 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAX_CODE_LINES, MAX_CELL_LINES, MIN_PROSE_PER_CODE, MAX_MODULE_LINES = 220, 30, 1.5, 400
+MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")  # nbgrader's markers are not code
 
 
 def metrics(path: pathlib.Path) -> dict:
     cells = json.loads(path.read_text())["cells"]
     code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
     prose = ["".join(c["source"]) for c in cells if c["cell_type"] == "markdown"]
-    lines = [[line for line in src.splitlines() if line.strip()] for src in code]
+    lines = [[line for line in src.splitlines() if line.strip() and not MARKER.match(line)] for src in code]
     words = lambda texts: sum(len(re.findall(r"\S+", t)) for t in texts)  # noqa: E731
     return {
         "notebook": path.name,

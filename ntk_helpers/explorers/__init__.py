@@ -8,14 +8,22 @@ move compiles, the Train button) lives here, tested in ``tests/``.
 * :mod:`~ntk_helpers.explorers.function_space` — notebook 01;
 * :mod:`~ntk_helpers.explorers.two_layer` — notebook 02;
 * :mod:`~ntk_helpers.explorers.width` — notebook 03;
-* :mod:`~ntk_helpers.explorers.spectral_bias` — notebook 04.
+* :mod:`~ntk_helpers.explorers.spectral_bias` — notebook 04;
+* :mod:`~ntk_helpers.explorers.nngp_ensembles` — notebook 05;
+* :mod:`~ntk_helpers.explorers.jacobian_geometry` — notebook 06;
+* :mod:`~ntk_helpers.explorers.architectures` — notebook 07;
+* :mod:`~ntk_helpers.explorers.optimizers` — notebook 08;
+* :mod:`~ntk_helpers.explorers.learning_curves` — notebook 09;
+* :mod:`~ntk_helpers.explorers.regimes` — notebook 10;
+* :mod:`~ntk_helpers.explorers.realdata` — notebook 11.
 """
 
 from __future__ import annotations
 
 import importlib
 
-_MODULES = ("function_space", "two_layer", "width", "spectral_bias")
+_MODULES = ("function_space", "two_layer", "width", "spectral_bias", "nngp_ensembles", "jacobian_geometry", "architectures", "optimizers",
+            "learning_curves", "regimes", "realdata")
 
 
 def __getattr__(name):
