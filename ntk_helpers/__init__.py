@@ -48,6 +48,26 @@ def __getattr__(name):
     raise AttributeError(f"module 'ntk_helpers' has no attribute {name!r}")
 
 
+def _readable_static_figures() -> None:
+    """Put a renderer in front of plotly's default ones that gives every displayed figure readable
+    log-axis ticks (:func:`ntk_helpers.plotting.readable_log_axes`); it adds nothing to the output."""
+    import plotly.io as pio
+    from plotly.io._base_renderers import MimetypeRenderer
+
+    from .plotting import readable_log_axes
+
+    class Readable(MimetypeRenderer):
+        def to_mimebundle(self, fig_dict):
+            readable_log_axes(fig_dict)  # in place: the renderers after this one draw the result
+            return {}
+
+    if "ntk_readable" not in pio.renderers:
+        pio.renderers["ntk_readable"] = Readable()
+    default = pio.renderers.default or "plotly_mimetype"
+    if not default.startswith("ntk_readable"):
+        pio.renderers.default = "ntk_readable+" + default
+
+
 def setup_notebook(*, cache_dir: str | None = None, quiet: bool = False) -> dict:
     """Prepare a notebook session: JAX's persistent compilation cache, plotly's renderer, versions.
 
@@ -74,6 +94,7 @@ def setup_notebook(*, cache_dir: str | None = None, quiet: bool = False) -> dict
         import plotly
 
         versions.update(plotly=plotly.__version__, ipywidgets=ipywidgets.__version__)
+        _readable_static_figures()
     except ImportError:  # pragma: no cover - the course environment has both
         pass
     if not quiet:

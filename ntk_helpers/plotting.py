@@ -16,6 +16,7 @@ Introduced in notebook 00.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -229,6 +230,53 @@ def _readable_log_ticks(fig, axis: str, values) -> None:
     if v.size:
         span = float(np.log10(v.max() / v.min()))
         fig.update_layout({f"{axis}axis": dict(nticks=int(np.clip(span / 0.35, 2, 8)))})
+
+
+def _log_nticks(values) -> int | None:
+    v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in values if a is not None] or [np.zeros(0)])
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return None
+    return int(np.clip(np.log10(v.max() / v.min()) / 0.35, 2, 8))
+
+
+def readable_log_axes(fig):
+    """Fewer tick labels on every log axis of ``fig`` (a Figure or a figure dict), from its data.
+
+    Plotly labels a log axis spanning a decade or two at every digit ("2 3 4 … 9", overlapping);
+    with at most one tick per 0.35 decade it labels 1, 2, 5 or whole decades. Axes with ticks set
+    explicitly (``tickvals``, ``dtick`` or ``nticks``) are left alone. Returns ``fig``. The course's
+    live figures get this after every update (:class:`ntk_helpers.widgets.Explorer`), its static
+    figures when they are displayed (the renderer that :func:`ntk_helpers.setup_notebook` installs).
+
+    Example:
+      >>> import plotly.graph_objects as go
+      >>> fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[1.0, 0.3, 0.1]), layout=dict(yaxis_type="log"))
+      >>> readable_log_axes(fig).layout.yaxis.nticks
+      2
+    """
+    as_dict = isinstance(fig, dict)
+    layout = fig.setdefault("layout", {}) if as_dict else fig.layout
+    data = fig.get("data", []) if as_dict else fig.data
+    names = [k for k in (layout if as_dict else layout.to_plotly_json()) if re.fullmatch(r"[xy]axis\d*", k)]
+    for name in names:
+        axis = layout[name]
+        get = axis.get if as_dict else (lambda key, axis=axis: getattr(axis, key))
+        if get("type") != "log" or any(get(k) is not None for k in ("tickvals", "dtick", "nticks")):
+            continue
+        ref = name[0] + name[5:]  # "yaxis2" → "y2"
+        values = []
+        for trace in data:
+            bound = (trace.get(f"{name[0]}axis") if as_dict else getattr(trace, f"{name[0]}axis", None)) or name[0]
+            if bound == ref:
+                values.append(trace.get(name[0]) if as_dict else getattr(trace, name[0], None))
+        nticks = _log_nticks(values)
+        if nticks is not None:
+            if as_dict:
+                axis["nticks"] = nticks
+            else:
+                axis.nticks = nticks
+    return fig
 
 
 def _as_1d(name, values):

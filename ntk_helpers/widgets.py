@@ -49,7 +49,7 @@ import numpy as np
 import plotly.graph_objects as go
 import traitlets
 
-from . import _plotly_fix
+from . import _plotly_fix, plotting
 from .controls import float_log_slider, format_number, log_slider
 from .errors import DivergenceError, ensure_finite
 from .overlay import clear_message, live, message_text, show_message
@@ -152,6 +152,7 @@ class Explorer:
         self.after_run: list[Callable[[], None]] = []
         self._handlers = {}
         self._runs = 0
+        self._log_axes = None
 
         self.status = ipywidgets.HTML(value="", layout=ipywidgets.Layout(min_height="1.6em"))
         widgets = []
@@ -243,7 +244,33 @@ class Explorer:
         except BaseException as exc:
             self._finish(name, start, None, bug=exc)
             raise
+        if error is None:
+            self._tidy_log_axes()
         return self._finish(name, start, error)
+
+    def _tidy_log_axes(self) -> None:
+        """Readable log-axis ticks for the data just drawn (one more message only if they change).
+
+        Only the log axes whose ticks the figure's author left to plotly are managed; they are
+        found before the first update, when no tick setting of ours is there yet.
+        """
+        if self._log_axes is None:
+            self._log_axes = []
+            for fig in self.figures:
+                before = {k: fig.layout[k].nticks for k in fig.layout.to_plotly_json() if k[1:5] == "axis"}
+                managed = {k for k, v in before.items() if v is None}
+                self._log_axes.append(managed)
+        for fig, managed in zip(self.figures, self._log_axes):
+            if not managed:
+                continue
+            copy = go.Figure(fig)
+            for name in managed:
+                copy.layout[name].nticks = None  # ours from the last update: recompute from the data
+            want = plotting.readable_log_axes(copy).layout
+            for name in managed:
+                new = want[name].nticks if name in want else None
+                if new is not None and fig.layout[name].nticks != new:
+                    fig.layout[name].nticks = new
 
     def _check_finite(self) -> None:
         if not self.check_finite:
