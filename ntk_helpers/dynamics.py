@@ -185,7 +185,8 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate, *, ridge: float 
             if ft0.shape[0] != kt.shape[0]:
                 raise ValueError(f"fx_test_0 must have {kt.shape[0]} entries (one per row of k_test_train), "
                                  f"got {ft0.shape[0]}")
-            test = ft0[None, :] + (gain * r[None, :]) @ (kt @ v).T
+            # K(x, X) V diag(g) Vᵀ r, multiplied right to left: T·N² + T·M·N, never M·N² (no kt @ V)
+            test = ft0[None, :] + ((gain * r[None, :]) @ v.T) @ kt.T
         if times.ndim == 0:
             return Predictions(train[0], None if test is None else test[0])
         return Predictions(train, test)
