@@ -16,6 +16,7 @@ Introduced in notebook 00.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 
@@ -220,31 +221,40 @@ def role_line(role: str, **extra) -> dict:
 
 
 def _readable_log_ticks(fig, axis: str, values) -> None:
-    """Asks plotly for fewer ticks on log axis ``axis`` ('x' or 'y') drawn over ``values``.
+    """Fewer ticks on log axis ``axis`` ('x' or 'y') drawn over ``values`` (see :func:`readable_log_axes`)."""
+    nticks = _log_nticks(values)
+    if nticks is not None:
+        fig.update_layout({f"{axis}axis": dict(nticks=nticks)})
 
-    Plotly labels a log axis spanning about a decade at every digit (a crammed "2 3 4 … 9"
-    under 10⁻¹); with at most one tick per 0.35 decade it labels 1, 2, 5 or whole decades.
-    """
-    v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in values])
-    v = v[np.isfinite(v) & (v > 0)]
-    if v.size:
-        span = float(np.log10(v.max() / v.min()))
-        fig.update_layout({f"{axis}axis": dict(nticks=int(np.clip(span / 0.35, 2, 8)))})
+
+def _numbers(a) -> np.ndarray:
+    """Trace data as floats: arrays, lists, or plotly's base64 typed arrays ({"dtype", "bdata"})."""
+    if isinstance(a, dict) and "bdata" in a:
+        out = np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"]))
+        return out.astype(float)
+    try:
+        return np.ravel(np.asarray(a, dtype=float))
+    except (TypeError, ValueError):  # categories, dates: not a log axis's business
+        return np.zeros(0)
 
 
 def _log_nticks(values) -> int | None:
-    v = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in values if a is not None] or [np.zeros(0)])
+    v = np.concatenate([_numbers(a) for a in values if a is not None] or [np.zeros(0)])
     v = v[np.isfinite(v) & (v > 0)]
     if not v.size:
         return None
-    return int(np.clip(np.log10(v.max() / v.min()) / 0.35, 2, 8))
+    span = float(np.log10(v.max() / v.min()))
+    if span >= 2:  # two decades or more: label the decades only
+        return int(min(np.ceil(span) + 1, 10))
+    return int(np.clip(span / 0.35, 2, 8))
 
 
 def readable_log_axes(fig):
     """Fewer tick labels on every log axis of ``fig`` (a Figure or a figure dict), from its data.
 
-    Plotly labels a log axis spanning a decade or two at every digit ("2 3 4 … 9", overlapping);
-    with at most one tick per 0.35 decade it labels 1, 2, 5 or whole decades. Axes with ticks set
+    Plotly labels a log axis at every digit ("2 3 4 … 9", overlapping) unless told fewer ticks:
+    over two decades or more only the decades are labelled, over less at most one tick per 0.35
+    decade (1, 2, 5). Axes with ticks set
     explicitly (``tickvals``, ``dtick`` or ``nticks``) are left alone. Returns ``fig``. The course's
     live figures get this after every update (:class:`ntk_helpers.widgets.Explorer`), its static
     figures when they are displayed (the renderer that :func:`ntk_helpers.setup_notebook` installs).
@@ -255,27 +265,22 @@ def readable_log_axes(fig):
       >>> readable_log_axes(fig).layout.yaxis.nticks
       2
     """
-    as_dict = isinstance(fig, dict)
-    layout = fig.setdefault("layout", {}) if as_dict else fig.layout
-    data = fig.get("data", []) if as_dict else fig.data
-    names = [k for k in (layout if as_dict else layout.to_plotly_json()) if re.fullmatch(r"[xy]axis\d*", k)]
-    for name in names:
+    if isinstance(fig, dict):  # a figure's JSON (arrays possibly base64-encoded): work on a Figure
+        decoded = readable_log_axes(go.Figure(fig, skip_invalid=True))
+        for name, axis in fig.setdefault("layout", {}).items():
+            if re.fullmatch(r"[xy]axis\d*", name) and isinstance(axis, dict) and decoded.layout[name].nticks:
+                axis.setdefault("nticks", decoded.layout[name].nticks)
+        return fig
+    layout = fig.layout
+    for name in [k for k in layout.to_plotly_json() if re.fullmatch(r"[xy]axis\d*", k)]:
         axis = layout[name]
-        get = axis.get if as_dict else (lambda key, axis=axis: getattr(axis, key))
-        if get("type") != "log" or any(get(k) is not None for k in ("tickvals", "dtick", "nticks")):
+        if axis.type != "log" or any(getattr(axis, k) is not None for k in ("tickvals", "dtick", "nticks")):
             continue
         ref = name[0] + name[5:]  # "yaxis2" → "y2"
-        values = []
-        for trace in data:
-            bound = (trace.get(f"{name[0]}axis") if as_dict else getattr(trace, f"{name[0]}axis", None)) or name[0]
-            if bound == ref:
-                values.append(trace.get(name[0]) if as_dict else getattr(trace, name[0], None))
+        values = [getattr(t, name[0], None) for t in fig.data if (getattr(t, f"{name[0]}axis", None) or name[0]) == ref]
         nticks = _log_nticks(values)
         if nticks is not None:
-            if as_dict:
-                axis["nticks"] = nticks
-            else:
-                axis.nticks = nticks
+            axis.nticks = nticks
     return fig
 
 
