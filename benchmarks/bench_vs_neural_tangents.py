@@ -109,7 +109,12 @@ def _nt(case):
     import jax
 
     jax.config.update("jax_enable_x64", case.startswith(("fc-", "predict")))
+    import jax.interpreters.ad as ad
     import jax.numpy as jnp
+    from jax._src import source_info_util
+
+    ad.source_info_util = source_info_util  # structured derivatives expect these two there (gone in jax 0.4.26)
+    ad.config = jax.config
     import neural_tangents as nt
     import numpy as np
     from neural_tangents import stax

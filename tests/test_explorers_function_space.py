@@ -123,6 +123,15 @@ def test_a_wide_network_above_eta_max_catapults_and_converges():
     assert outcome.loss.max() > 5 * outcome.loss[0] and outcome.loss[-1] < 0.01 * outcome.loss[0]
     assert set(wide.diverged(256, 1, 1.2)) == {"analytic", "linearized"}
     assert "catapults" in wide.headline(256, 1, 1.2) and "catapults" in wide.note(256, 1, 1.2)
+    # the title wraps this longest headline into two smaller lines that fit the figure's width
+    setting, *notes = fs.title(wide, 256, 1, 1.2, 400).split("<br>")
+    assert setting == "width 256, depth 1, η = 1.20 η_max, step 400" and len(notes) == 2
+    texts = [line.removeprefix("<span style='font-size:13px'>").removesuffix("</span>") for line in notes]
+    assert texts[0] == "infinite width and the linearised network diverge" and texts[1].startswith("the network catapults")
+    # 13 px text averages under 7 px a character: 80 characters fit the 700 px figure's plot width
+    assert all(len(text) <= 80 for text in texts), texts
+    fig = fs.payoff_figure(wide, title=fs.title(wide, 256, 1, 1.2, 400))
+    assert fig.layout.width == 700 and fig.layout.margin.t >= fig.layout.title.pad.t + 3 * 22  # three ~22 px lines
 
 
 def test_lazy_drift_measures_parameter_and_jacobian_movement():
@@ -247,8 +256,8 @@ def check_figure(ex, runs):
             np.testing.assert_array_equal(trace.y, curves[role][i])
     title = f"width {v['width']}, depth {v['depth']}, η = {v['rate']:.2f} η_max, step {v['t']}"
     headline = runs.headline(v["width"], v["depth"], v["rate"])
-    assert ex.figure.layout.title.text == (f"{title}<br><span style='font-size:13px'>{headline}</span>"
-                                           if headline else title)
+    lines = [f"<span style='font-size:13px'>{line}</span>" for line in headline.split("; ")] if headline else []
+    assert ex.figure.layout.title.text == "<br>".join([title, *lines])
 
 
 def test_every_control_redraws_the_right_curves_without_compiling(runs):

@@ -1,6 +1,7 @@
 """Notebook 08's explorer: every control moved through its values with no JAX compilation, figures
-holding the cached case's data with x and y written together, named traces, the closed form cut where
-the linear model diverges, and bad arguments refused."""
+holding the cached case's data with x and y written together, named traces, every enabled control
+changing what is drawn (the others disabled), the closed form cut where the linear model diverges,
+and bad arguments refused."""
 
 from __future__ import annotations
 
@@ -48,6 +49,52 @@ def test_every_control_moves_without_compiling(ex):
                 assert ex.message is None, (label, name, value, ex.message)
                 _check(ex)
     assert jax_compilations() == before
+
+
+def _drawn(ex):
+    """Everything the figures show: each trace's x and y, and the titles."""
+    return [(tuple(np.ravel(t.x)), tuple(np.ravel(t.y))) for fig in ex.figures for t in fig.data] + [
+        fig.layout.title.text for fig in ex.figures]
+
+
+def _two_values(control):
+    options = control.options if hasattr(control, "options") else [(None, control.min), (None, control.max)]
+    return [value for _, value in options][:2] if len(options) > 1 else []
+
+
+def test_every_enabled_control_changes_the_figures_and_only_those_are_enabled(ex):
+    for label, key in eo.OPTIMIZER_LABELS.items():
+        ex.set("optimizer", label)
+        enabled = {name for name, control in ex.controls.items() if not control.disabled}
+        assert enabled == {"optimizer", "width", "t", *eo.CONTROLS[key]}, (label, enabled)
+        for name in enabled - {"optimizer"}:
+            first, second = _two_values(ex.controls[name])
+            ex.set(name, first)
+            before = _drawn(ex)
+            ex.set(name, second)
+            assert ex.message is None and _drawn(ex) != before, (label, name)
+        for name in set(ex.controls) - enabled:  # disabled: moving it changes nothing drawn, computes nothing
+            before, cached = _drawn(ex), len(ex.runs.cache)
+            for value in _two_values(ex.controls[name]):
+                ex.set(name, value)
+                assert _drawn(ex) == before and len(ex.runs.cache) == cached, (label, name, value)
+
+
+def test_loss_title_names_the_setting_and_fits_two_lines(ex):
+    ex.set("optimizer", "momentum")
+    ex.set("eta", 1.2)
+    ex.set("beta", 0.5)
+    setting, note = ex.figures[0].layout.title.text.split("<br>")
+    assert setting == "momentum: η = 1.2 η_max, β = 0.5, n = 64" and "η_max = 2/λ_max(K)" in note
+    ex.set("optimizer", "SGD")
+    ex.set("batch", 2)
+    assert ex.figures[0].layout.title.text.startswith("SGD: B = 2 of N = 8, η = 1.2 η_max, β = 0.5, n = 64<br>")
+    ex.set("optimizer", "Adam")
+    ex.set("adam_eta", 3e-4)
+    assert ex.figures[0].layout.title.text.startswith("Adam: η = 0.0003, n = 64<br>")
+    layout = ex.figures[0].layout
+    # the legend sits below the two title lines, inside the figure's top margin
+    assert layout.margin.t > (1 - layout.legend.y) * layout.height >= 60
 
 
 def test_closed_form_is_cut_where_the_linear_model_diverges(ex):

@@ -101,7 +101,7 @@ def payoff_figure(runs: PayoffRuns, curves: dict | None = None, *, index: int = 
 
     Args:
       runs: the :class:`PayoffRuns`; curves: role → (T, M), as from ``runs.curves(...)`` (missing
-        roles are drawn hidden); index: the record drawn; title: the figure's title (two lines fit).
+        roles are drawn hidden); index: the record drawn; title: the figure's title (three lines fit).
 
     Returns:
       A ``go.Figure`` with six named traces (target, training data, :data:`ROLES`) and the legend
@@ -114,7 +114,7 @@ def payoff_figure(runs: PayoffRuns, curves: dict | None = None, *, index: int = 
         raise ValueError(f"curves has unknown roles {sorted(set(curves) - set(ROLES))}; allowed: {ROLES}")
     u = runs.grid[:, 0].astype(np.float64)
     fig = plotting.figure(title, "input u", "centred output f(u) − f₀(u)", height=540, legend=None)
-    fig.update_layout(showlegend=True, margin=dict(t=90, b=150),
+    fig.update_layout(showlegend=True, margin=dict(t=90, b=150), title_pad_t=20,  # three title lines fit
                       legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.2, yanchor="top"))
     fig.add_scatter(x=u, y=runs.y_grid, mode="lines", name="target",
                     line=dict(color=plotting.COLORS["target"], dash="dash", width=1.5))
@@ -165,10 +165,12 @@ def catapult_figure(runs: PayoffRuns, width: int, depth: int, rates=(0.5, 1.2, 1
 
 
 def title(runs: PayoffRuns, width: int, depth: int, rate: float, step: int) -> str:
-    """The explorer's title: the setting, and a second line above a linear model's bound."""
+    """The explorer's title: the setting, and above a linear model's bound two smaller lines (which
+    linear models diverge; what the network did), each short enough for the figure's width."""
     text = f"width {width}, depth {depth}, η = {_short(rate)}, step {step}"
     headline = runs.headline(width, depth, rate)
-    return f"{text}<br><span style='font-size:13px'>{headline}</span>" if headline else text
+    lines = [f"<br><span style='font-size:13px'>{line}</span>" for line in headline.split("; ") if line]
+    return text + "".join(lines)
 
 
 class PayoffExplorer(widgets.Explorer):

@@ -3,6 +3,8 @@
 The numerics are in :mod:`ntk_helpers.optimizers`. :func:`optimizer_explorer` shows, for the chosen
 optimizer, learning rate, momentum β, batch size B and width n, the training loss against the step t
 (the network and the closed form of its linear model) and the function at step t on a grid.
+Only the controls of the chosen optimizer are enabled (:data:`CONTROLS`); the loss figure's title
+names their values.
 
 Every run is one call of :func:`ntk_helpers.optimizers.train`, whose compiled scan takes η, β, B
 and D⁻¹ as traced values: the builder compiles it once per width (three widths), and no later move
@@ -21,25 +23,35 @@ from ..data import regression_1d
 from ..errors import DivergenceError, check_choice
 from ..network import Network
 
-__all__ = ["OPTIMIZER_LABELS", "Case", "optimizer_explorer"]
+__all__ = ["CONTROLS", "OPTIMIZER_LABELS", "Case", "optimizer_explorer"]
 
 #: The optimizers offered: label → key of :data:`ntk_helpers.optimizers.OPTIMIZERS` (``"frozen"``: Adam's D frozen).
 OPTIMIZER_LABELS = {"GD": "gd", "momentum": "momentum", "SGD": "sgd", "Adam": "adam",
                     "frozen D (Adam's, after 10 steps)": "frozen"}
+#: The controls each optimizer uses (besides width n and step t, used by all); the others are disabled.
+CONTROLS = {"gd": ("eta",), "momentum": ("eta", "beta"), "sgd": ("eta", "beta", "batch"),
+            "adam": ("adam_eta",), "frozen": ("adam_eta",)}
 WARMUP = 10  # Adam steps before its D is frozen
 _BLOWUP = 1e6  # a closed-form curve is drawn until |f| passes this (a diverging linear model)
+_TITLE_BAND = 68  # pixels at the top of the loss figure for its two-line title, above the legend
 
 
 class Case:
     """Everything drawn for one setting: steps (T,), the network's loss (T,) and f on the grid (T, M),
-    the closed form's loss (T,) and f (T, M) (cut where it diverges), and a title."""
+    the closed form's loss (T,) and f (T, M) (cut where it diverges), the setting (one plain line)
+    and a note on the closed form (a second, smaller line of the title)."""
 
-    def __init__(self, steps, loss, f_grid, theory_loss, theory_grid, title):
+    def __init__(self, steps, loss, f_grid, theory_loss, theory_grid, setting, note):
         self.steps, self.loss, self.f_grid = steps, loss, f_grid
         ok = np.all(np.isfinite(theory_grid) & (abs(theory_grid) < _BLOWUP), axis=1) & np.isfinite(theory_loss)
         cut = len(ok) if ok.all() else int(np.argmin(ok))
         self.theory_steps, self.theory_loss, self.theory_grid = steps[:cut], theory_loss[:cut], theory_grid[:cut]
-        self.title = title
+        self.setting, self.note = setting, note
+
+    @property
+    def title(self) -> str:
+        """The loss figure's title: the setting, and the note in a smaller second line."""
+        return f"{self.setting}<br><span style='font-size:13px'>{self.note}</span>"
 
 
 class _Runs:
@@ -72,30 +84,34 @@ class _Runs:
             return 0.5 * np.sum((ft - d.y_train) ** 2, axis=1), fg
 
     def case(self, optimizer, eta_fraction, beta, batch, n, adam_eta) -> Case:
-        key = (optimizer, eta_fraction, beta, batch, n, adam_eta)
+        """The case of a setting; the values of controls ``optimizer`` does not use are ignored."""
+        used = CONTROLS[optimizer]
+        key = (optimizer, eta_fraction if "eta" in used else None, beta if "beta" in used else 0.0,
+               batch if "batch" in used else None, n, adam_eta if "adam_eta" in used else None)
         if key not in self.cache:
             self.cache[key] = self._compute(*key)
         return self.cache[key]
 
     def _compute(self, optimizer, frac, beta, batch, n, adam_eta):
         k, kx = self.kernels[n]
-        eta_max = 2.0 / np.linalg.eigvalsh(k)[-1]
-        eta = frac * eta_max
+        if optimizer in ("gd", "momentum", "sgd"):
+            eta = frac * 2.0 / np.linalg.eigvalsh(k)[-1]  # η_max = 2/λ_max(K)
         if optimizer in ("gd", "momentum"):
             b = beta if optimizer == "momentum" else 0.0
             run = self._train(n, optimizer, eta, beta=b)
             loss, fg = self._linear(k, kx, run.f_train[0], run.f_eval[0], eta, b)
-            title = (f"{optimizer}, η = {frac:g} η_max, β = {b:g} (η_max = 2/λ_max(K) of the network's K at t = 0;"
-                     f" the linear model is stable for η/η_max < {1 + b:g})")
-            return Case(run.steps, run.loss, run.f_eval, loss, fg, title)
+            setting = (f"GD: η = {frac:g} η_max, n = {n}" if optimizer == "gd"
+                       else f"momentum: η = {frac:g} η_max, β = {b:g}, n = {n}")
+            note = f"η_max = 2/λ_max(K) of the network's K at t = 0; the linear model is stable for η < {1 + b:g} η_max"
+            return Case(run.steps, run.loss, run.f_eval, loss, fg, setting, note)
         if optimizer == "sgd":
             runs = [self._train(n, "sgd", eta, beta=beta, batch_size=batch, seed=s) for s in range(self.sgd_seeds)]
             f_grid = np.mean([r.f_eval for r in runs], axis=0)
             loss_net = np.mean([r.loss for r in runs], axis=0)
             loss, fg = self._linear(k, kx, runs[0].f_train[0], runs[0].f_eval[0], eta, beta)
-            title = (f"SGD, B = {batch} of N = {len(k)}, η = {frac:g} η_max, β = {beta:g}: mean of {self.sgd_seeds} runs;"
-                     " closed form = full-batch mean dynamics")
-            return Case(runs[0].steps, loss_net, f_grid, loss, fg, title)
+            setting = f"SGD: B = {batch} of N = {len(k)}, η = {frac:g} η_max, β = {beta:g}, n = {n}"
+            note = f"mean of {self.sgd_seeds} runs; closed form: full-batch mean dynamics; η_max = 2/λ_max(K) at t = 0"
+            return Case(runs[0].steps, loss_net, f_grid, loss, fg, setting, note)
         adam = self._train(n, "adam", adam_eta)
         warm = self._train(n, "adam", adam_eta, steps=WARMUP)
         dinv = opt.adam_preconditioner(warm.state)
@@ -107,14 +123,14 @@ class _Runs:
         loss = np.concatenate([warm.loss[:lead], loss])
         fg = np.concatenate([warm.f_eval[:lead], fg])
         ratio = adam_eta * np.linalg.eigvalsh(kd)[-1] / 2
+        note = f"closed form: the linear model of K_D = J D⁻¹ Jᵀ, D frozen at step {WARMUP}; η = {ratio:.2g} · 2/λ_max(K_D)"
         if optimizer == "adam":
-            title = f"Adam, η = {adam_eta:g}; closed form: D frozen at step {WARMUP} (η/η_max(K_D) = {ratio:.2g})"
-            return Case(adam.steps, adam.loss, adam.f_eval, loss, fg, title)
+            return Case(adam.steps, adam.loss, adam.f_eval, loss, fg, f"Adam: η = {adam_eta:g}, n = {n}", note)
         frozen = self._train(n, "preconditioned", adam_eta, preconditioner=dinv, params=warm.state.params,
                              steps=self.steps - WARMUP)
-        title = f"θ ← θ − η D⁻¹∇ℒ with Adam's D from step {WARMUP}, η = {adam_eta:g} = {ratio:.2g} η_max(K_D)"
+        setting = f"θ ← θ − η D⁻¹∇ℒ, Adam's D from step {WARMUP}: η = {adam_eta:g}, n = {n}"
         return Case(adam.steps, np.concatenate([warm.loss[:lead], frozen.loss]),
-                    np.concatenate([warm.f_eval[:lead], frozen.f_eval]), loss, fg, title)
+                    np.concatenate([warm.f_eval[:lead], frozen.f_eval]), loss, fg, setting, note)
 
 
 def optimizer_explorer(data=None, *, net: Network | None = None, widths=(256, 1024, 4096), steps: int = 100,
@@ -122,6 +138,9 @@ def optimizer_explorer(data=None, *, net: Network | None = None, widths=(256, 10
                        beta: float = 0.5, batch_size: int = 4, width: int = 4096, adam_eta: float = 1e-3,
                        sgd_seeds: int = 8) -> widgets.Explorer:
     """The optimizer explorer: loss against t (figure 0) and the function at step t (figure 1).
+
+    The controls the chosen optimizer does not use (:data:`CONTROLS`) are disabled; figure 0's
+    title names the values of those it uses.
 
     Args:
       data: a :class:`~ntk_helpers.data.Dataset` with 1-D inputs x = (u, 1) (default
@@ -142,7 +161,13 @@ def optimizer_explorer(data=None, *, net: Network | None = None, widths=(256, 10
     runs = _Runs(net, data, tuple(widths), steps, record_every, sgd_seeds)
     u, ux = data.x_test[:, 0], data.x_train[:, 0]
     times = np.arange(0, steps + 1, record_every)
-    loss_fig = widgets.live(plotting.figure("", "step t", "½‖f − y‖² (training points)", log_y=True))
+    # the title has two lines (the setting; a smaller note): the legend goes below them, and the
+    # figure grows by as much as the title band, so the plot keeps its height
+    loss_fig = plotting.figure("", "step t", "½‖f − y‖² (training points)", log_y=True,
+                               height=plotting.DEFAULT_HEIGHT + _TITLE_BAND - 40)
+    loss_fig.update_layout(legend_y=1 - _TITLE_BAND / loss_fig.layout.height, margin_t=_TITLE_BAND + 8,
+                           title_pad_t=20)
+    loss_fig = widgets.live(loss_fig)
     loss_fig.add_scatter(x=times, y=np.ones(len(times)), mode="lines", **plotting.role_line("network"))
     loss_fig.add_scatter(x=times, y=np.ones(len(times)), mode="lines", **plotting.role_line("analytic", name="closed form (linear model)"))
     loss_fig.add_scatter(x=[0], y=[1], mode="markers", name="step t", marker=dict(color="black", size=10))
@@ -155,10 +180,12 @@ def optimizer_explorer(data=None, *, net: Network | None = None, widths=(256, 10
 
     def update(v):
         name = OPTIMIZER_LABELS[v["optimizer"]]
+        for control in ("eta", "beta", "batch", "adam_eta"):  # a control that changes nothing is disabled
+            controls[control].disabled = control not in CONTROLS[name]
         c = runs.case(name, v["eta"], v["beta"], v["batch"], v["width"], v["adam_eta"])
         i = int(np.argmin(abs(c.steps - v["t"])))
         if not np.all(np.isfinite(c.loss[: i + 1])):
-            raise DivergenceError(f"the network diverges by step {v['t']}: {c.title}")
+            raise DivergenceError(f"the network diverges by step {v['t']}: {c.setting}")
         loss_fig.data[0].update(x=c.steps, y=c.loss)
         loss_fig.data[1].update(x=c.theory_steps, y=c.theory_loss)
         loss_fig.data[2].update(x=[c.steps[i]], y=[c.loss[i]])
