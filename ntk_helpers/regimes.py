@@ -36,7 +36,7 @@ from .network import Network
 
 __all__ = ["PARAMETERIZATIONS", "AlphaSweep", "PhaseMap", "Run", "alignment", "alpha_sweep", "catapult_map",
            "classify_phases", "coordinate_check", "depth_fluctuation", "init", "kernel", "kernel_change",
-           "layer_scales", "linear_loss", "train"]
+           "layer_scales", "linear_loss", "lr_transfer", "train"]
 
 PARAMETERIZATIONS = ("standard", "ntk", "mup")
 _BLOWUP = 1e8  # a run whose loss passes 1e8 · ½‖y‖² is stopped and marked diverged
@@ -332,6 +332,33 @@ def coordinate_check(x, y, *, widths, depth: int = 2, steps: int = 4, eta_fracti
         eta = eta_fraction * 2 / np.linalg.eigvalsh(kernel(w, m, x))[-1]
         out[p] = eta, np.array([train(*init(p, n, depth, np.shape(x)[1], seed=seed), x, y, etas=[eta],
                                       steps=steps).features[0] for n in widths])
+    return out
+
+
+def lr_transfer(x, y, *, widths, etas, parameterizations=("standard", "mup"), steps: int = 100, seed: int = 0):
+    """Final training loss on a grid of fixed learning rates η, at several widths (one hidden layer).
+
+    The learning-rate transfer of Yang et al. (2022, arXiv:2203.03466): in μP the η with the lowest
+    loss does not depend on the width; in the standard parameterization it shrinks like 1/n. Every
+    η of the grid trains side by side in one compiled loop per width (η is traced).
+
+    Args:
+      x: (N, d_in) training inputs; y: (N,) targets.
+      widths: the widths n; etas: (E,) learning rates η > 0, the same for every width.
+      parameterizations: names from :data:`PARAMETERIZATIONS`; steps: gradient-descent steps.
+
+    Returns:
+      A dict parameterization → (len(widths), E) final loss over ½‖y‖², ``inf`` where a run diverged.
+    """
+    for p in parameterizations:
+        check_choice("parameterization", p, PARAMETERIZATIONS)
+    out = {}
+    for p in parameterizations:
+        finals = []
+        for n in widths:
+            run = train(*init(p, n, 1, np.shape(x)[1], seed=seed), x, y, etas=etas, steps=steps, record_every=steps)
+            finals.append(np.where(run.diverged | ~np.isfinite(run.loss[:, -1]), np.inf, run.loss[:, -1]))
+        out[p] = np.array(finals) / (0.5 * np.sum(np.square(np.asarray(y, np.float64))))
     return out
 
 

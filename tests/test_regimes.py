@@ -102,3 +102,16 @@ def test_sweeps_small():
     sweep = rg.alpha_sweep(X, Y, alphas=[1.0, 10.0], width=32, seeds=[0, 1], steps=10, record_every=5)
     assert sweep.per_seed(sweep.run.loss).shape == (2, 2, 3)
     assert jax.numpy.allclose(sweep.run.loss[:, 0], 0.5 * Y @ Y)
+
+
+def test_lr_transfer_mup_keeps_its_best_eta_and_standard_shifts():
+    etas = 2.0 ** np.arange(-14, 1)  # a grid of factor 2
+    loss = rg.lr_transfer(X, Y, widths=[64, 1024], etas=etas, steps=60)
+    assert set(loss) == {"standard", "mup"} and all(v.shape == (2, len(etas)) for v in loss.values())
+    run = rg.train(*rg.init("mup", 64, 1, 2), X, Y, etas=etas[[3]], steps=60)  # one entry, trained directly
+    np.testing.assert_allclose(loss["mup"][0, 3], run.loss[0, -1] / (0.5 * Y @ Y), rtol=1e-6)
+    assert np.isinf(loss["standard"][:, -1]).all()  # η = 1 diverges in the standard parameterization
+    shift = {p: np.diff(np.argmin(v, axis=1))[0] for p, v in loss.items()}  # in grid steps, 64 → 1024
+    assert abs(shift["mup"]) <= 1 and abs(shift["standard"] + 4) <= 1  # 16× the width: η_best / 16 in SP
+    with pytest.raises(ValueError, match="parameterization"):
+        rg.lr_transfer(X, Y, widths=[8], etas=etas, parameterizations=("mean-field",))
