@@ -6,6 +6,7 @@ K_D = J D⁻¹ Jᵀ (the seed's "effective kernel"). This module holds what note
 * :func:`preconditioned_kernel` — K_D = J₁ diag(d) J₂ᵀ from two Jacobians and the diagonal d of D⁻¹;
   :func:`layer_preconditioner` and :func:`adam_preconditioner` build d from per-layer learning rates
   and from Adam's second-moment estimate;
+* :func:`kernel_change` — how far the empirical kernel J Jᵀ moved between two parameter sets;
 * :func:`heavy_ball_decay`, :func:`heavy_ball_rate` — each eigenmode of heavy-ball momentum in closed
   form, r_{t+1} = (1 + β − ηλ) r_t − β r_{t−1}, stable exactly for 0 < ηλ < 2(1 + β);
 * :func:`linear_dynamics` — a linear model in function space trained by gradient descent or
@@ -39,7 +40,7 @@ from .errors import (
 )
 from .spectral import check_times
 
-__all__ = ["OPTIMIZERS", "LOSSES", "OptState", "Run", "preconditioned_kernel", "dense_jacobian", "layer_preconditioner",
+__all__ = ["OPTIMIZERS", "LOSSES", "OptState", "Run", "preconditioned_kernel", "dense_jacobian", "kernel_change", "layer_preconditioner",
            "adam_preconditioner", "heavy_ball_decay", "heavy_ball_rate", "linear_dynamics", "sgd_moments", "train"]
 
 OPTIMIZERS = ("gd", "momentum", "sgd", "adam", "preconditioned")
@@ -105,6 +106,16 @@ def dense_jacobian(net, params, x) -> np.ndarray:
     z = s1 * (x @ w)
     dw = (s2 * s1) * x[:, :, None] * (np.asarray(act.dfn(z)) * v[:, 0])[:, None, :]
     return np.concatenate([dw.reshape(len(x), -1), s2 * np.asarray(act.fn(z))], axis=1)
+
+
+def kernel_change(net, params0, params, x) -> float:
+    """‖K − K₀‖_F / ‖K₀‖_F, K = J Jᵀ at ``params`` and K₀ at ``params0`` on x (N, d_in); float64, no compilation.
+
+    Same networks as :func:`dense_jacobian` (one hidden layer, no bias, one output); it does the checks.
+    """
+    j0, j = dense_jacobian(net, params0, x), dense_jacobian(net, params, x)
+    k0 = j0 @ j0.T
+    return float(np.linalg.norm(j @ j.T - k0) / np.linalg.norm(k0))
 
 
 def layer_preconditioner(params, rates):

@@ -167,3 +167,13 @@ def test_hyper_parameters_are_traced_and_bad_input_is_refused():
         opt.train(MODEL, p, X, Y, optimizer="gd", learning_rate=0.1, steps=10, loss="cross_entropy")
     with pytest.raises(DivergenceError):
         opt.train(MODEL, p, X, Y * 1e3, optimizer="gd", learning_rate=10.0, steps=50, record_every=5)
+
+
+def test_kernel_change_against_layer_ntk_and_bad_input():
+    p0, p1 = _params64(0), _params64(1)
+    k0, k1 = (nh.empirical.layer_ntk(NET, p, X).total for p in (p0, p1))
+    expected = np.linalg.norm(k1 - k0) / np.linalg.norm(k0)
+    assert abs(opt.kernel_change(NET, p0, p1, X) / expected - 1) < 1e-10
+    assert opt.kernel_change(NET, p0, p0, X) == 0.0
+    with pytest.raises(ValueError, match="net"):
+        opt.kernel_change(NET.replace(depth=2), p0, p1, X)
