@@ -10,7 +10,7 @@ import ipywidgets
 import numpy as np
 import plotly.graph_objects as go  # noqa: F401  (the doctest)
 
-from .widgets import HANDLED_ERRORS, Explorer, _plain_message  # noqa: E402
+from .widgets import HANDLED_ERRORS, Explorer, _plain_message
 
 
 class Action:

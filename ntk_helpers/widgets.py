@@ -56,7 +56,7 @@ from .overlay import clear_message, live, message_text, show_message
 
 __all__ = [
     "HANDLED_ERRORS",
-    "Action",
+    "Action",  # noqa: F822 (provided by the module's __getattr__)
     "Explorer",
     "clear_message",
     "ensure_finite",
@@ -355,4 +355,11 @@ def _plain_message(exc: BaseException) -> str:
     return str(exc).strip() or "this setting cannot be computed"
 
 
-from ._action import Action  # noqa: E402,F401  (defined after Explorer, which it extends)
+def __getattr__(name):
+    # ``Action`` (a button for slow work) lives in ntk_helpers._action, which builds on Explorer;
+    # imported on first use so that either module can be imported first.
+    if name == "Action":
+        from ._action import Action
+
+        return Action
+    raise AttributeError(f"module 'ntk_helpers.widgets' has no attribute {name!r}")
