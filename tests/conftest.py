@@ -58,3 +58,25 @@ def rank_promotion_raise():
 
     with jax.numpy_rank_promotion("raise"):
         yield
+
+
+@pytest.fixture(scope="session")
+def chromium_available():
+    """Debian's Chromium and Python's playwright, which the real-browser tests drive.
+
+    Missing ones fail the test under CI=true (they are required there) and skip it elsewhere.
+    """
+    from pathlib import Path
+
+    missing = []
+    if not Path("/usr/bin/chromium").exists():
+        missing.append("Chromium at /usr/bin/chromium (Debian/Ubuntu: apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the Python package playwright (pip install playwright)")
+    if missing:
+        message = "the browser tests need " + " and ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message + " (CI=true: required)", pytrace=False)
+        pytest.skip(message)

@@ -88,20 +88,6 @@ LAB_SETTINGS = {
 _LATENCY_ROWS: list[dict] = []  # every notebook's moves, written to LATENCY_JSON at the end
 
 
-def _require_browser():
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append(f"Chromium at {CHROMIUM} (Debian/Ubuntu: apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the Python package playwright (pip install playwright)")
-    if missing:
-        message = "the browser test needs " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: required)", pytrace=False)
-        pytest.skip(message)
-
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -203,8 +189,7 @@ class Lab:
 
 
 @pytest.fixture(scope="module")
-def lab(pytestconfig):
-    _require_browser()
+def lab(pytestconfig, chromium_available):
     root = REPO if NOTEBOOK_DIR.is_relative_to(REPO) else NOTEBOOK_DIR.parent
     workdir = Path(tempfile.mkdtemp(prefix="ntk-lab-"))
     server = Lab(root, workdir)

@@ -40,20 +40,6 @@ PAGES_JSON = ROOT / "build" / "site_pages.json"
 LOAD_S = 60
 
 
-def _require_browser():
-    missing = []
-    if not CHROMIUM.exists():
-        missing.append(f"Chromium at {CHROMIUM} (Debian/Ubuntu: apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the Python package playwright (pip install playwright)")
-    if missing:
-        message = "the site test needs " + " and ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message + " (CI=true: required)", pytrace=False)
-        pytest.skip(message)
-
 
 def _site_builder():
     spec = importlib.util.spec_from_file_location("site_build", ROOT / "docs" / "site" / "build.py")
@@ -63,9 +49,8 @@ def _site_builder():
 
 
 @pytest.fixture(scope="module")
-def site():
+def site(chromium_available):
     """(html folder, build report): the site as `make site` builds it."""
-    _require_browser()
     given = os.environ.get("NTK_SITE_DIR")
     if given:
         out = Path(given).resolve()
