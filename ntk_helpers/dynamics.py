@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _factor
 from ._training import Trajectory, linearize, train, train_linearized
 from .errors import (
     DivergenceError,
@@ -54,23 +55,9 @@ class Gaussian(NamedTuple):
     covariance: np.ndarray
 
 
-def _psd_tol(lam):
-    return max(lam.shape[0] * np.finfo(np.float64).eps * max(abs(lam).max(), 1e-300) * 10, 1e-5 * abs(lam).max())
-
-
 def _eigh_psd(name, k):
-    """Eigen-decomposition of a symmetric PSD matrix; rejects clearly indefinite input.
-
-    Eigenvalues down to −10⁻⁵ λ_max are taken for round-off (a kernel computed in float32 has
-    relative errors of that order) and clipped to 0; anything more negative is an error.
-    Returns (λ ascending, V, tol), tol the size below which an eigenvalue counts as zero.
-    """
-    lam, v = np.linalg.eigh(k)
-    tol = lam.shape[0] * np.finfo(np.float64).eps * max(abs(lam).max(), 1e-300) * 10
-    if lam.min() < -_psd_tol(lam):
-        raise ValueError(f"{name} is not positive semi-definite (smallest eigenvalue {lam.min():.3g}, "
-                         f"largest {lam.max():.3g})")
-    return np.clip(lam, 0.0, None), v, tol
+    """(λ ascending clipped at 0, V, tol) of a symmetric PSD matrix, cached by content; see :mod:`._factor`."""
+    return _factor.eigensystem(name, k)
 
 
 def _targets(y_train, k, name="k_train_train"):
@@ -116,7 +103,7 @@ def max_learning_rate(k_train_train) -> float:
 def gradient_descent_mse(k_train_train, y_train, learning_rate, *, ridge: float = 0.0, discrete: bool = False):
     """Closed-form predictions of gradient descent on ½‖f − y‖² with a constant kernel.
 
-    One eigen-decomposition K + ρI = V diag(μ) Vᵀ (μ = λ + ρ), then for every time t
+    One eigen-decomposition K = V diag(λ) Vᵀ (μ = λ + ρ), then for every time t
 
         f_t(X) = f_0(X) + V diag(h(t)) Vᵀ (y − f_0(X)),   f_t(x) = f_0(x) + K(x, X) V diag(h(t)/λ) Vᵀ (y − f_0(X)),
 
@@ -138,8 +125,16 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate, *, ridge: float 
       are (T, ·), or (·) for scalar t. Modes with a zero eigenvalue are never learned: at t = ∞
       they are left out with a ``RuntimeWarning`` (pseudo-inverse).
 
+    Cost: the eigen-decomposition is cached by the kernel's content (:mod:`ntk_helpers._factor`),
+    so calling this again with another ridge or η, or ``predict`` with other times, does not
+    factorise again. For gradient flow, t = ∞ is one Cholesky solve of K + ρI (made on the call,
+    which also proves K + ρI positive definite), and the eigen-decomposition is made at the first
+    finite t; when K + ρI is singular or ill-conditioned, everything goes through the
+    eigen-decomposition.
+
     Raises:
       DivergenceError: ``discrete=True`` and η ≥ 2/λ_max.
+      ValueError: K is not symmetric or not positive semi-definite (−10⁻⁵ λ_max is round-off).
 
     Example:
       >>> import numpy as np
@@ -153,48 +148,76 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate, *, ridge: float 
     eta = check_positive("learning_rate", learning_rate)
     ridge = check_nonneg("ridge", ridge)
     discrete = check_bool("discrete", discrete)
-    mu, v, tol = _eigh_psd("k_train_train", k + ridge * np.eye(k.shape[0]))
-    if discrete and eta * mu[-1] >= 2.0:
+    key = _factor.fingerprint(k)
+    cache = {"eig": _factor.cached_eigensystem(key), "chol": None}
+    if cache["eig"] is None and not discrete:
+        cache["chol"] = _factor.cholesky(k, ridge, key)  # K + ρI clearly positive definite: t = ∞ needs no more
+    if cache["eig"] is None and cache["chol"] is None:
+        cache["eig"] = _eigh_psd("k_train_train", k)
+    if discrete and eta * (cache["eig"].lam[-1] + ridge) >= 2.0:
+        mu_max = cache["eig"].lam[-1] + ridge
         bound = "2/λ_max" if ridge == 0 else f"2/(λ_max + ridge) with ridge = {ridge:.4g}"
         raise DivergenceError(
-            f"training diverges: η = {eta:.4g} ≥ {bound} = {2.0 / mu[-1]:.4g} (discrete gradient descent)"
+            f"training diverges: η = {eta:.4g} ≥ {bound} = {2.0 / mu_max:.4g} (discrete gradient descent)"
         )
-    lam = np.clip(mu - ridge, 0.0, None)
-    zero = mu <= tol  # round-off modes of a singular K (ρ = 0): never learned
+
+    def spectrum():
+        if cache["eig"] is None:  # first finite time: the eigen-decomposition, once (cached by content)
+            cache["eig"] = _eigh_psd("k_train_train", k)
+        lam, v, _ = cache["eig"]
+        mu = lam + ridge
+        return lam, mu, v, mu <= _factor.zero_tol(mu)  # zero: round-off modes of a singular K (ρ = 0)
 
     def predict(t, fx_train_0, fx_test_0=None, k_test_train=None) -> Predictions:
         times = check_times(t, discrete)
         f0 = as_float_array("fx_train_0", fx_train_0, ndim=1, dim=y.shape[0])
         if (fx_test_0 is None) != (k_test_train is None):
             raise ValueError("fx_test_0 and k_test_train must be given together")
-        _, learned = decay_and_learned(mu, times, eta, discrete)  # (T, N)
-        finite = np.isfinite(np.atleast_1d(times))[:, None]
-        if np.any(zero) and not np.all(finite):
-            warnings.warn(
-                f"k_train_train is singular ({int(zero.sum())} eigenvalue(s) <= {tol:.2g}): at t = inf those "
-                "modes are never learned and are left out (pseudo-inverse)", RuntimeWarning, stacklevel=2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gain = np.where(zero, np.where(finite, eta * np.atleast_1d(times)[:, None], 0.0), learned / mu)
-        h = np.where(zero, lam * gain, learned * np.divide(lam, mu, out=np.zeros_like(mu), where=mu > 0))
-        r = v.T @ (y - f0)
-        train = f0[None, :] + (h * r[None, :]) @ v.T
-        test = None
+        kt = ft0 = None
         if k_test_train is not None:
             kt = _cross("k_test_train", k_test_train, y.shape[0])
             ft0 = as_float_array("fx_test_0", fx_test_0, ndim=1, nonempty=False)
             if ft0.shape[0] != kt.shape[0]:
                 raise ValueError(f"fx_test_0 must have {kt.shape[0]} entries (one per row of k_test_train), "
                                  f"got {ft0.shape[0]}")
-            # K(x, X) V diag(g) Vᵀ r, multiplied right to left: T·N² + T·M·N, never M·N² (no kt @ V)
-            test = ft0[None, :] + ((gain * r[None, :]) @ v.T) @ kt.T
+        if cache["chol"] is not None and np.all(np.isinf(times)):
+            # t = ∞ by one Cholesky solve: a = (K + ρI)⁻¹ (y − f_0); K a = (y − f_0) − ρ a
+            a = _factor.cho_solve(cache["chol"], y - f0)
+            count = np.atleast_1d(times).shape[0]
+            train = np.repeat((y - ridge * a)[None, :], count, axis=0)
+            test = None if kt is None else np.repeat((ft0 + kt @ a)[None, :], count, axis=0)
+        else:
+            train, test = _in_eigenbasis(times, f0, kt, ft0)
         if times.ndim == 0:
             return Predictions(train[0], None if test is None else test[0])
         return Predictions(train, test)
+
+    def _in_eigenbasis(times, f0, kt, ft0):
+        lam, mu, v, zero = spectrum()
+        _, learned = decay_and_learned(mu, times, eta, discrete)  # (T, N)
+        finite = np.isfinite(np.atleast_1d(times))[:, None]
+        if np.any(zero) and not np.all(finite):
+            warnings.warn(
+                f"k_train_train is singular ({int(zero.sum())} eigenvalue(s) <= {_factor.zero_tol(mu):.2g}): at "
+                "t = inf those modes are never learned and are left out (pseudo-inverse)", RuntimeWarning,
+                stacklevel=3)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gain = np.where(zero, np.where(finite, eta * np.atleast_1d(times)[:, None], 0.0), learned / mu)
+        h = np.where(zero, lam * gain, learned * np.divide(lam, mu, out=np.zeros_like(mu), where=mu > 0))
+        r = v.T @ (y - f0)
+        train = f0[None, :] + (h * r[None, :]) @ v.T
+        # K(x, X) V diag(g) Vᵀ r, multiplied right to left: T·N² + T·M·N, never M·N² (no kt @ V)
+        test = None if kt is None else ft0[None, :] + ((gain * r[None, :]) @ v.T) @ kt.T
+        return train, test
 
     return predict
 
 
 def _solve_psd(name, k, b):
+    """K⁻¹ b: one Cholesky solve when K is clearly positive definite, else a pseudo-inverse (warning)."""
+    factor = _factor.cholesky(k)
+    if factor is not None:
+        return _factor.cho_solve(factor, b)
     lam, v, tol = _eigh_psd(name, k)
     inv = np.where(lam > tol, 1.0 / np.where(lam > tol, lam, 1.0), 0.0)
     if np.any(lam <= tol):

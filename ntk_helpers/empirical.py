@@ -69,17 +69,30 @@ def _ntk_jacobian(apply_fn, params, x1, x2):
     return jnp.einsum("nop,mop->nm", j1, j2) / j1.shape[1]
 
 
+# NTK-vector products pushed through the first batch at a time: bounds the memory of the
+# forward-mode pass (activations of x1 for this many tangents) whatever N2 is.
+_NTVP_BATCH = 32
+
+
 def _ntk_ntvp(apply_fn, params, x1, x2):
-    f2_out, vjp2 = jax.vjp(lambda p: apply_fn(p, x2), params)
-    n2 = f2_out.shape[0]
-    n_out = int(np.prod(f2_out.shape[1:], dtype=int))
-    eye = jnp.eye(n2 * n_out, dtype=f2_out.dtype).reshape((n2 * n_out,) + f2_out.shape)
-    grads = jax.vmap(lambda c: vjp2(c)[0])(eye)  # batch of parameter pytrees, one per (x2, output)
+    """K(x1, x2) column by column: JVPs of f(x1) along the per-example gradients of f(x2).
+
+    The per-example gradients come from a vmap of one example's VJP (O(N2·P); a VJP of the whole
+    batch per one-hot cotangent would cost O(N2²·P)); the JVPs run ``_NTVP_BATCH`` tangents at a
+    time (``lax.map`` with a batch size), so x1's Jacobian is never stored.
+    """
+    def one(xi):
+        out, vjp = jax.vjp(lambda p: apply_fn(p, xi[None]).reshape(-1), params)
+        return jax.vmap(lambda c: vjp(c)[0])(jnp.eye(out.shape[0], dtype=out.dtype))  # O pytrees
+
+    grads = jax.vmap(one)(x2)  # leaves (N2, O, ...)
+    n2, n_out = x2.shape[0], jax.tree_util.tree_leaves(grads)[0].shape[1]
+    tangents = jax.tree_util.tree_map(lambda g: g.reshape((n2 * n_out,) + g.shape[2:]), grads)
 
     def column(tangent):
-        return jax.jvp(lambda p: apply_fn(p, x1), (params,), (tangent,))[1]
+        return jax.jvp(lambda p: apply_fn(p, x1), (params,), (tangent,))[1].reshape(x1.shape[0], n_out)
 
-    cols = jax.vmap(column)(grads)  # (n2*n_out, n1, ...)
+    cols = jax.lax.map(column, tangents, batch_size=min(_NTVP_BATCH, n2 * n_out))  # (N2·O, N1, O)
     cols = cols.reshape(n2, n_out, x1.shape[0], n_out)
     return jnp.einsum("mono->nm", cols) / n_out
 
@@ -168,13 +181,17 @@ def _check_points(name, x, feature_shape=None):
     return jnp.asarray(arr)
 
 
-def _check_model_inputs(model_or_apply, params, x):
-    """For a Model: params must be its network's, and x must have the features params expect."""
+def _check_model_inputs(model_or_apply, params, x, name="x1"):
+    """For a Model: params must be its network's, and x (named ``name``) the inputs params expect."""
     if not isinstance(model_or_apply, Model):
         return
     d_in = check_params(model_or_apply.network, params)
+    rank = 3 if model_or_apply.network.kind == "cnn1d" else 2
+    if x.ndim != rank:
+        what = "(N, length, channels)" if rank == 3 else "(N, d_in)"
+        raise ValueError(f"{name} must have rank {rank} {what} for a {model_or_apply.network.kind}, got shape {x.shape}")
     if x.shape[-1] != d_in:
-        raise ValueError(f"x1 must have last dimension {d_in} (the d_in of params), got shape {x.shape}")
+        raise ValueError(f"{name} must have last dimension {d_in} (the d_in of params), got shape {x.shape}")
 
 
 def _finite_kernel(k, x1, x2):
@@ -290,7 +307,7 @@ def jacobian(model_or_apply, params, x):
     """
     apply_fn = _apply_of(model_or_apply)
     x = _check_points("x", x)
-    _check_model_inputs(model_or_apply, params, x)
+    _check_model_inputs(model_or_apply, params, x, "x")
     _generic_budget(params, x.shape[0], 0)
     jac = _flat_jacobian(apply_fn, params, x)
     if not bool(jnp.all(jnp.isfinite(jac))):
@@ -312,11 +329,11 @@ def ntk_row(model_or_apply, params, x0, x):
     """
     apply_fn = _apply_of(model_or_apply)
     x = _check_points("x", x)
+    _check_model_inputs(model_or_apply, params, x, "x")  # x first: x0 is then measured against a valid x
     x0 = as_float_array("x0", x0, ndim=x.ndim - 1, network=True)
     if x0.shape != x.shape[1:]:
         raise ValueError(f"x0 must be one input of shape {x.shape[1:]} (the feature shape of x), got {x0.shape}")
     x0 = _check_points("x0", x0[None])
-    _check_model_inputs(model_or_apply, params, x)
     row = np.asarray(_ntk_row_jit(apply_fn, params, x0, x))
     return _finite_kernel(row, x0, x)
 

@@ -200,19 +200,28 @@ def check_kernel(name: str, k, n: int | None = None, *, rtol: float = 1e-5) -> n
       ...
       ValueError: k is not symmetric: max |K - Kᵀ| = 1.8 exceeds 1e-05 × max |K| = 1e-05
     """
-    a = as_float_array(name, k, ndim=2, nonempty=False)
+    a = _numeric(name, k)
+    _check_shape(name, a.shape, 2, None)
     if a.shape[0] != a.shape[1]:
         raise ValueError(f"{name} must be square (N, N), got shape {a.shape}")
     if n is not None and a.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n}, {n}), got {a.shape}")
     if a.size == 0:
         raise ValueError(f"{name} is empty (shape {a.shape}): at least one point is needed")
-    scale = float(np.abs(a).max())
-    gap = float(np.abs(a - a.T).max())
+    a = np.asarray(a, dtype=np.float64)  # no copy of a float64 kernel: the result below is the one copy
+    check_finite(name, a)
+    scale = max(float(a.max()), -float(a.min()))
+    # the asymmetry in blocks of rows, so no N × N temporary is made (kernels can be large)
+    step, gap = max(1, 2**18 // a.shape[0]), 0.0
+    for i in range(0, a.shape[0], step):
+        block = a[i:i + step] - a[:, i:i + step].T
+        gap = max(gap, float(np.abs(block, out=block).max()))
     if gap > rtol * scale:
         raise ValueError(f"{name} is not symmetric: max |K - Kᵀ| = {gap:.3g} exceeds "
                          f"{rtol:.3g} × max |K| = {rtol * scale:.3g}")
-    return 0.5 * (a + a.T)
+    out = np.add(a, a.T)
+    out *= 0.5
+    return out
 
 
 def check_finite(name: str, x) -> None:

@@ -316,3 +316,91 @@ def test_a_new_learning_rate_does_not_recompile():
     for eta in (0.05, 0.2, 0.3):
         run(eta)
     assert len(count) == before, "changing η (or running in chunks) compiled again"
+
+
+def _spd(n, seed=0, jitter=1e-3):
+    x = np.random.default_rng(seed).normal(size=(n, 5))
+    return np.exp(x @ x.T / 5 - 1) + jitter * np.eye(n), x
+
+
+@pytest.mark.parametrize("ridge", [0.0, 0.3])
+def test_cholesky_and_eigen_paths_agree_at_t_inf(ridge):
+    k, x = _spd(60)
+    kt = np.exp(np.random.default_rng(1).normal(size=(7, 5)) @ x.T / 5 - 1)
+    y, f0, ft0 = np.sin(x[:, 0]), np.cos(x[:, 1]), np.zeros(7)
+    a = np.linalg.solve(k + ridge * np.eye(60), y - f0)
+    want_train, want_test = f0 + k @ a, ft0 + kt @ a
+    dynamics._factor.clear()
+    chol = dynamics.gradient_descent_mse(k, y, 0.01, ridge=ridge)(np.inf, f0, ft0, kt)  # Cholesky only
+    eig = dynamics.gradient_descent_mse(k, y, 0.01, ridge=ridge)(np.array([np.inf, 1e300]), f0, ft0, kt)
+    for got in (chol.train, eig.train[0], eig.train[1]):
+        np.testing.assert_allclose(got, want_train, rtol=0, atol=1e-10 * np.abs(want_train).max())
+    for got in (chol.test, eig.test[0]):
+        np.testing.assert_allclose(got, want_test, rtol=0, atol=1e-10 * np.abs(want_test).max())
+
+
+def test_moving_t_eta_or_ridge_does_not_refactorise(monkeypatch):
+    k, x = _spd(80, seed=2)
+    y = np.sin(x[:, 0])
+    calls = {"eigh": 0, "potrf": 0}
+    eigh, potrf = dynamics._factor.sl.eigh, dynamics._factor.sl.lapack.dpotrf
+
+    def counted(name, fn):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(dynamics._factor.sl, "eigh", counted("eigh", eigh))
+    monkeypatch.setattr(dynamics._factor.sl.lapack, "dpotrf", counted("potrf", potrf))
+    dynamics._factor.clear()
+    first = dynamics.gradient_descent_mse(k, y, 0.01, ridge=0.0)
+    first(np.array([1.0, 10.0, 100.0]), np.zeros(80))
+    assert calls == {"eigh": 1, "potrf": 1}  # the first call proves K positive definite, then diagonalises
+    for ridge in (1e-3, 0.1, 1.0):  # a ridge slider
+        for eta in (0.01, 0.02):
+            predict = dynamics.gradient_descent_mse(k, y, eta, ridge=ridge)
+            predict(np.geomspace(1, 1e4, 5), np.zeros(80))
+            predict(np.inf, np.zeros(80))
+    assert calls == {"eigh": 1, "potrf": 1}
+    # the cached eigensystem gives the same as a fresh one
+    cached = dynamics.gradient_descent_mse(k, y, 0.02, ridge=0.1)(50.0, np.zeros(80)).train
+    dynamics._factor.clear()
+    fresh = dynamics.gradient_descent_mse(k, y, 0.02, ridge=0.1)(50.0, np.zeros(80)).train
+    np.testing.assert_array_equal(cached, fresh)
+
+
+def test_the_factorisation_cache_is_bounded_and_read_only(monkeypatch):
+    monkeypatch.setattr(dynamics._factor, "CACHE_BYTES", 3 * 100 * 100 * 8)
+    dynamics._factor.clear()
+    for seed in range(6):
+        k, _ = _spd(100, seed=seed)
+        dynamics.gradient_descent_mse(k, np.ones(100), 0.01)(1.0, np.zeros(100))
+    held = sum(a.nbytes for entry in dynamics._factor._CACHE.values() for a in entry if isinstance(a, np.ndarray))
+    assert held <= 3 * 100 * 100 * 8
+    lam, v, _ = dynamics._factor.eigensystem("k", k)
+    with pytest.raises(ValueError, match="read-only"):
+        v[0, 0] = 1.0
+
+
+def test_an_ill_conditioned_kernel_takes_the_pseudo_inverse_like_before():
+    x = np.random.default_rng(3).normal(size=(40, 3))
+    k = x @ x.T  # rank 3: no Cholesky; the eigen path leaves the zero modes out, with a warning
+    y = x @ np.array([1.0, -2.0, 0.5])
+    with pytest.warns(RuntimeWarning, match="singular"):
+        train = dynamics.gradient_descent_mse(k, y, 0.01)(np.inf, np.zeros(40)).train
+    np.testing.assert_allclose(train, y, atol=1e-9 * np.abs(y).max())
+
+
+def test_check_kernel_makes_one_copy_and_no_square_temporaries():
+    import tracemalloc
+
+    from ntk_helpers.errors import check_kernel
+
+    k, _ = _spd(1000)
+    tracemalloc.start()
+    out = check_kernel("k", k)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1.5 * k.nbytes  # the symmetrised result, plus one block of 2¹⁸ entries (2 MB) at a time
+    np.testing.assert_array_equal(out, 0.5 * (k + k.T))

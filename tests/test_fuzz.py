@@ -162,7 +162,7 @@ def run(label, call, *, bad=None, also=(), names=(), check=None, show=None):
                 problems.append(str(exc))
     elif kind != "BudgetError":
         wanted = [w for w in (bad, *also) if w is not None] or list(names)
-        if bad == "learning_rate" or (bad is None and kind == "DivergenceError"):
+        if bad == "learning_rate" or kind == "DivergenceError":  # (a "bad" value may be valid: ridge = 0)
             wanted += ["η", "learning_rate"]
         if not any(re.search(rf"(?<!\w){re.escape(w)}(?!\w)", msg) for w in wanted):  # the name as a word
             problems.append(f"{kind} {msg[:300]!r} names none of {wanted}")

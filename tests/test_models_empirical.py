@@ -210,3 +210,15 @@ def test_structured_strategy_equals_jacobian_contraction_in_float64(model, shape
         for strategy, block in (("structured", None), ("structured", 3), ("ntvp", None)):
             k = np.asarray(empirical.empirical_ntk(model, params, x1, x2, strategy=strategy, block_size=block))
             np.testing.assert_allclose(k, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
+
+
+def test_ntvp_in_batches_with_a_remainder_equals_j_jt(monkeypatch):
+    monkeypatch.setattr(empirical, "_NTVP_BATCH", 4)  # 3 × 3 = 9 tangents: batches of 4, 4 and 1
+    with jax.enable_x64(True):
+        net = models.resnet(8, 2, b_std=0.1, out_dim=3)
+        p = as64(net.init(0, 2))
+        x1 = jax.random.normal(jax.random.PRNGKey(1), (5, 2), dtype=jnp.float64)
+        x2 = jax.random.normal(jax.random.PRNGKey(2), (3, 2), dtype=jnp.float64)
+        want = empirical.empirical_ntk_fn(net, strategy="jacobian")(p, x1, x2)
+        got = empirical.empirical_ntk_fn(net, strategy="ntvp")(p, x1, x2)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
