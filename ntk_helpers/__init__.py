@@ -15,6 +15,8 @@ The maths is derived in the notebooks; this package holds it once, tested, for r
 * :mod:`~ntk_helpers.data`, :mod:`~ntk_helpers.stats` — toy data sets, errors and slopes;
 * :mod:`~ntk_helpers.plotting`, :mod:`~ntk_helpers.widgets` — the course's figures and live controls;
 * :mod:`~ntk_helpers.explorers` — each notebook's live explorers, one call each;
+* :mod:`~ntk_helpers.finite_width` — a finite network against its linearisation and its kernel (notebook 10);
+* :mod:`~ntk_helpers.kernel_methods` — marginal likelihood, kernel-method costs and Nyström (notebook 11);
 * :mod:`~ntk_helpers.sharded` — kernels too large for one process, block by block over JAX devices;
 * :mod:`~ntk_helpers.runtime` — JAX's compilation counter.
 
@@ -32,8 +34,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = (
     "activations", "architectures", "budget", "controls", "criticality", "data", "dynamics",
-    "empirical", "ensembles", "errors", "explorers", "gaussian", "geometry", "kernels",
-    "learning_curves", "models", "network", "optimizers", "overlay", "plotting", "realdata",
+    "empirical", "ensembles", "errors", "explorers", "finite_width", "gaussian", "geometry", "kernel_methods",
+    "kernels", "learning_curves", "models", "network", "optimizers", "overlay", "plotting", "realdata",
     "regimes", "runtime", "sharded", "spectral", "stats", "widgets",
 )
 

@@ -73,18 +73,21 @@ def cached_eigensystem(key) -> Eigensystem | None:
     return _recall(("eigh", key))
 
 
-def eigensystem(name: str, k: np.ndarray, key=None) -> Eigensystem:
+def eigensystem(name: str, k: np.ndarray, key=None, *, overwrite: bool = False) -> Eigensystem:
     """Eigen-decomposition of a symmetric PSD matrix, cached; rejects clearly indefinite input.
 
     Eigenvalues down to −10⁻⁵ λ_max are taken for round-off (a kernel computed in float32 has
     relative errors of that order) and clipped to 0; anything more negative is a ``ValueError``
-    naming ``name``.
+    naming ``name``. ``overwrite=True`` lets LAPACK work in ``k`` itself (which must then be
+    exactly symmetric and is destroyed): no N × N copy.
     """
     key = fingerprint(k) if key is None else key
     hit = _recall(("eigh", key))
     if hit is not None:
         return hit
-    lam, v = sl.eigh(k, check_finite=False, driver="evr")
+    if overwrite and k.flags.c_contiguous:
+        k = k.T  # the same matrix (symmetric), in the column order LAPACK works in: no copy
+    lam, v = sl.eigh(k, check_finite=False, driver="evr", overwrite_a=overwrite)
     scale = max(float(np.abs(lam).max()), 1e-300)
     if lam.min() < -max(zero_tol(lam), 1e-5 * scale):
         raise ValueError(f"{name} is not positive semi-definite (smallest eigenvalue {lam.min():.3g}, "
@@ -93,6 +96,16 @@ def eigensystem(name: str, k: np.ndarray, key=None) -> Eigensystem:
     for a in (lam, v):
         a.setflags(write=False)
     return _remember(("eigh", key), Eigensystem(lam, v, zero_tol(lam)))
+
+
+def has_cholesky(key) -> bool:
+    """Whether a Cholesky factor of K + ρI, for any ρ, is cached for the kernel ``key``."""
+    return any(entry[0] == "chol" and entry[1][0] == key for entry in _CACHE)
+
+
+def forget_cholesky(key, ridge: float) -> None:
+    """Drop the cached Cholesky factor of K + ρI (once K's eigensystem serves t = ∞ as well)."""
+    _CACHE.pop(("chol", (key, float(ridge))), None)
 
 
 def cholesky(k: np.ndarray, ridge: float = 0.0, key=None):

@@ -127,10 +127,11 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate, *, ridge: float 
 
     Cost: the eigen-decomposition is cached by the kernel's content (:mod:`ntk_helpers._factor`),
     so calling this again with another ridge or η, or ``predict`` with other times, does not
-    factorise again. For gradient flow, t = ∞ is one Cholesky solve of K + ρI (made on the call,
-    which also proves K + ρI positive definite), and the eigen-decomposition is made at the first
-    finite t; when K + ρI is singular or ill-conditioned, everything goes through the
-    eigen-decomposition.
+    factorise again. For gradient flow, the first call for a kernel makes one Cholesky
+    factorisation of K + ρI (N³/3 flops; it also proves K + ρI positive definite) and t = ∞ is one
+    solve with it; the eigen-decomposition (~4N³) is made at the first finite t, or when a second
+    ridge is asked for, and then serves every t and ρ (the Cholesky factor is let go). When K + ρI
+    is singular or ill-conditioned, everything goes through the eigen-decomposition.
 
     Raises:
       DivergenceError: ``discrete=True`` and η ≥ 2/λ_max.
@@ -150,10 +151,14 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate, *, ridge: float 
     discrete = check_bool("discrete", discrete)
     key = _factor.fingerprint(k)
     cache = {"eig": _factor.cached_eigensystem(key), "chol": None}
-    if cache["eig"] is None and not discrete:
-        cache["chol"] = _factor.cholesky(k, ridge, key)  # K + ρI clearly positive definite: t = ∞ needs no more
+    if cache["eig"] is None and not discrete and not _factor.has_cholesky(key):
+        # K + ρI clearly positive definite: t = ∞ needs no more. (A second ρ for the same K — a ridge
+        # slider — goes to the eigensystem instead, which serves every ρ.)
+        cache["chol"] = _factor.cholesky(k, ridge, key)
     if cache["eig"] is None and cache["chol"] is None:
-        cache["eig"] = _eigh_psd("k_train_train", k)
+        cache["eig"] = _factor.eigensystem("k_train_train", k, key, overwrite=True)  # k (our copy) is used up
+    cache["k"] = None if cache["eig"] is not None else k  # kept only until the eigensystem is made
+    del k
     if discrete and eta * (cache["eig"].lam[-1] + ridge) >= 2.0:
         mu_max = cache["eig"].lam[-1] + ridge
         bound = "2/λ_max" if ridge == 0 else f"2/(λ_max + ridge) with ridge = {ridge:.4g}"
@@ -162,8 +167,10 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate, *, ridge: float 
         )
 
     def spectrum():
-        if cache["eig"] is None:  # first finite time: the eigen-decomposition, once (cached by content)
-            cache["eig"] = _eigh_psd("k_train_train", k)
+        if cache["eig"] is None:  # first finite time: the eigen-decomposition, once (cached by content),
+            cache["chol"] = None  # which serves t = ∞ as well: the Cholesky factor is let go
+            _factor.forget_cholesky(key, ridge)
+            cache["eig"] = _factor.eigensystem("k_train_train", cache.pop("k"), key, overwrite=True)
         lam, v, _ = cache["eig"]
         mu = lam + ridge
         return lam, mu, v, mu <= _factor.zero_tol(mu)  # zero: round-off modes of a singular K (ρ = 0)

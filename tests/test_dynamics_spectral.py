@@ -363,6 +363,10 @@ def test_moving_t_eta_or_ridge_does_not_refactorise(monkeypatch):
             predict(np.geomspace(1, 1e4, 5), np.zeros(80))
             predict(np.inf, np.zeros(80))
     assert calls == {"eigh": 1, "potrf": 1}
+    dynamics._factor.clear()  # a ridge slider at t = ∞ only: one Cholesky, then one eigensystem for all ρ
+    for ridge in (1e-3, 0.1, 1.0, 2.0):
+        dynamics.gradient_descent_mse(k, y, 0.01, ridge=ridge)(np.inf, np.zeros(80))
+    assert calls == {"eigh": 2, "potrf": 2}
     # the cached eigensystem gives the same as a fresh one
     cached = dynamics.gradient_descent_mse(k, y, 0.02, ridge=0.1)(50.0, np.zeros(80)).train
     dynamics._factor.clear()

@@ -95,3 +95,23 @@ def test_figures_and_bad_arguments():
         er.regime_explorer(DATA, widths=(16,), width=32)
     with pytest.raises(ValueError, match="alpha"):
         er.regime_explorer(DATA, alpha=7.0)
+
+
+def test_finite_width_figures():
+    from ntk_helpers import finite_width as fw
+
+    sweep = fw.width_sweep(DATA.x_train, DATA.y_train, DATA.x_test, widths=[16, 64], seeds=[0, 1], steps=10)
+    fig = er.correction_figure({"erf": sweep})
+    assert [t.name for t in fig.data] == ["erf: network − its own linearisation", "erf: network − the infinite-width prediction",
+                                          "guide ∝ 1/n", "guide ∝ n^(−1/2)"]
+    assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"
+    np.testing.assert_allclose(fig.data[0].y, np.sqrt(np.mean(sweep.deviation() ** 2, axis=1)))
+    np.testing.assert_allclose(fig.data[2].y[-1], fig.data[0].y[-1])  # the guide passes through the widest network
+    np.testing.assert_allclose(fig.data[3].y[0] / fig.data[3].y[-1], 2.0)  # n^(−1/2) over a factor 4 in n
+    rich = fw.rich_vs_kernel(fw.single_index(12, 6, d=3), width=16, alphas=(1.0, 0.1), seeds=[0, 1], steps=4, record_every=2)
+    fig = er.rich_figure(rich)
+    assert [t.name for t in fig.data] == ["network, α = 1", "network, α = 0.1", "its own initial kernel K₀ (linearisation)",
+                                          "infinite-width kernel Θ", "Θ trained to t = ∞"]
+    np.testing.assert_allclose(fig.data[1].y, rich.network[1].mean(axis=0))
+    np.testing.assert_allclose(fig.data[3].x, [0, 2, 4])
+    np.testing.assert_allclose(fig.data[4].y, [rich.infinite_limit] * 2)

@@ -107,6 +107,31 @@ def test_sketch_is_unbiased_and_nystrom_exact_on_landmarks():
     np.testing.assert_allclose(rd.nystrom(full, full) @ rd.nystrom(full, full).T, full, rtol=1e-6, atol=1e-8)
 
 
+def test_select_ridge_scores_like_grid_search_cv(cancer):
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+    idx = rd.subsample(cancer, 90, 1)
+    gram, y = kernels.analytic(NET, cancer.x_pool[idx]).ntk, cancer.y_pool[idx]
+    ridges = [1e-4, 1e-2, 0.3, 3.0, 30.0]
+    search = GridSearchCV(KernelRidge(kernel="precomputed"), {"alpha": ridges}, cv=StratifiedKFold(3, shuffle=True, random_state=4),
+                          scoring=lambda est, x, t: rd.accuracy(est.predict(x), t)).fit(gram, y)
+    scores = [rd.select_ridge(gram, y, [r], seed=4)[1] for r in ridges]
+    np.testing.assert_allclose(scores, search.cv_results_["mean_test_score"], atol=1e-12)
+    ridge, score = rd.select_ridge(gram, y, ridges, seed=4)
+    assert ridge == search.best_params_["alpha"] and score == pytest.approx(search.best_score_, abs=1e-12)
+    assert len(set(np.round(scores, 9))) > 1  # the ridges are told apart
+    with pytest.raises(ValueError, match="ridges"):
+        rd.select_ridge(gram, y, [0.0, 1.0])
+
+
+def test_network_curve_tracks_the_kernel(cancer):
+    net, ker = rd.network_curve(cancer, NET.replace(depth=1), [(20, 0), (40, 1)], width=256, steps=100)
+    assert net.shape == ker.shape == (2,) and np.all(np.abs(net - ker) < 0.05)
+    with pytest.raises(ValueError, match="divide"):
+        rd.network_curve(cancer, NET, [(20, 0), (30, 0)])
+
+
 def test_model_selection_uses_scikit_learn(cancer):
     idx = rd.subsample(cancer, 60)
     x, y = cancer.x_pool[idx], cancer.y_pool[idx]

@@ -23,7 +23,7 @@ from .. import regimes as rg
 from ..data import regression_1d
 from ..errors import DivergenceError, check_choice
 
-__all__ = ["PHASE_COLORS", "depth_figure", "phase_figure", "regime_explorer"]
+__all__ = ["PHASE_COLORS", "correction_figure", "depth_figure", "phase_figure", "regime_explorer", "rich_figure"]
 
 PHASE_COLORS = {"lazy": plotting.COLORS["empirical"], "catapult": plotting.COLORS["linearized"],
                 "divergent": plotting.COLORS["analytic"]}
@@ -58,6 +58,53 @@ def depth_figure(widths, depths, fluctuation) -> go.Figure:
     for i, n in enumerate(widths):
         fig.add_scatter(x=np.asarray(depths) / n, y=fluctuation[i], mode="lines+markers", name=f"n = {n}",
                         line=dict(color=plotting.sequential(len(widths))[i]))
+    return fig
+
+
+def correction_figure(sweeps: dict) -> go.Figure:
+    """Network minus its own linearisation, and minus the infinite-width prediction, against n (log-log).
+
+    Args:
+      sweeps: a label (the activation) → :class:`ntk_helpers.finite_width.WidthSweep`; each
+        deviation is the root mean square over seeds and test points.
+    """
+    fig = plotting.figure("Finite width: how far the trained network is from the kernel predictions", "width n",
+                          "rms deviation on the test grid at step t", log_x=True, log_y=True, legend="top", height=480)
+    anchors = {}
+    for i, (label, sw) in enumerate(sweeps.items()):
+        for reference, name, role in (("linearized", "its own linearisation", "linearized"),
+                                      ("infinite", "the infinite-width prediction", "analytic")):
+            rms = np.sqrt(np.mean(sw.deviation(reference) ** 2, axis=1))
+            anchors.setdefault(reference, (np.asarray(sw.widths, np.float64), rms[-1]))
+            fig.add_scatter(x=sw.widths, y=rms, mode="lines+markers", name=f"{label}: network − {name}",
+                            line=dict(color=plotting.COLORS[role], dash=["solid", "dash"][i % 2], width=2.5),
+                            marker=dict(size=9, symbol=["circle", "square"][i % 2]))
+    for reference, power, text in (("linearized", 1.0, "1/n"), ("infinite", 0.5, "n^(−1/2)")):
+        widths, end = anchors[reference]  # a guide through the first sweep's widest network
+        fig.add_scatter(x=widths, y=end * (widths / widths[-1]) ** -power, mode="lines", name=f"guide ∝ {text}",
+                        line=dict(color="#888888", dash="dot", width=1.5))
+    return fig
+
+
+def rich_figure(result) -> go.Figure:
+    """Test error against t: the network at each α, its own initial kernel K₀ and the analytic Θ (means over seeds),
+    and Θ's error at t = ∞ as a level line.
+
+    Args:
+      result: a :class:`ntk_helpers.finite_width.RichComparison`.
+    """
+    fig = plotting.figure("A single-index target: the network against its own initial kernel", "step t",
+                          "test mean squared error", legend="top", height=460)
+    for j, alpha in enumerate(result.alphas):  # the smallest α (the richest network) solid
+        dash = ("solid", "dashdot", "longdashdot")[(len(result.alphas) - 1 - j) % 3]
+        fig.add_scatter(x=result.steps, y=result.network[j].mean(axis=0), mode="lines", name=f"network, α = {alpha:g}",
+                        line=dict(color=plotting.COLORS["network"], dash=dash, width=2.5))
+    fig.add_scatter(x=result.steps, y=result.own_kernel.mean(axis=0), mode="lines",
+                    **plotting.role_line("linearized", name="its own initial kernel K₀ (linearisation)"))
+    fig.add_scatter(x=result.steps, y=result.infinite, mode="lines",
+                    **plotting.role_line("analytic", name="infinite-width kernel Θ"))
+    fig.add_scatter(x=result.steps[[0, -1]], y=[result.infinite_limit] * 2, mode="lines", name="Θ trained to t = ∞",
+                    line=dict(color=plotting.COLORS["analytic"], dash="dot", width=1.2))
     return fig
 
 
