@@ -81,3 +81,18 @@ def test_bad_settings_are_refused():
         er.explorer("relu")
     with pytest.raises(ValueError, match="kind"):
         er.predict(BASE, "laplace", np.eye(2), np.ones(2), np.eye(2), ridge=0.1)
+
+
+def test_cost_figure_draws_the_measured_seconds():
+    from ntk_helpers.kernel_methods import Cost
+
+    sizes = (100, 200)
+    cost = {(m, n): Cost(kernel=0.1 * n, solve=0.2 * n, predict=0.01, peak_bytes=8 * n * n, f_test=np.zeros(3))
+            for m in ("exact", "Nyström") for n in sizes}
+    fig = er.cost_figure(sizes, cost, m=50)
+    assert [t.name for t in fig.data] == ["exact: total", "exact: the N × N kernel", "exact: Cholesky solve",
+                                          "Nyström, m = 50: total"]
+    assert fig.layout.xaxis.type == fig.layout.yaxis.type == "log"
+    np.testing.assert_allclose(fig.data[0].y, [cost["exact", n].total for n in sizes])
+    np.testing.assert_allclose(fig.data[2].y, [20.0, 40.0])
+    assert list(fig.data[3].x) == list(sizes)

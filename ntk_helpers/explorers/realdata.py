@@ -8,6 +8,8 @@ size ε:
   N, on clean test inputs and after the fast-gradient-sign attack of size ε on each test input;
 * figure 1 — the test accuracy against ε at the selected N.
 
+:func:`cost_figure` draws § 6's measured cost of the exact method and of Nyström against N (static).
+
 The first visit of a (data set, kernel, depth, ridge) solves one small system per N (N ≤ 320) and
 evaluates the kernel and its closed-form input gradient in numpy for every N and ε at once, cached;
 moving N or ε only looks the table up. Nothing here uses JAX, so no move compiles. The data sets and their splits are
@@ -147,3 +149,25 @@ def explorer(base: Network | None = None, *, datasets=("digits", "breast_cancer"
     ex = widgets.Explorer(controls, [by_n, by_eps], update, title="Kernels on real data")
     ex.splits, ex.subsets, ex.table = splits, subsets, table
     return ex
+
+
+def cost_figure(sizes, cost, *, m: int = 200):
+    """Seconds against N, log-log: exact kernel regression (total, kernel, solve) and Nyström's total.
+
+    Args:
+      sizes: the training-set sizes N measured.
+      cost: ``{("exact", N): Cost, ("Nyström", N): Cost}`` from :func:`ntk_helpers.kernel_methods.exact_cost`
+        and :func:`~ntk_helpers.kernel_methods.nystrom_cost`.
+      m: Nyström's rank, for the legend.
+    """
+    sizes = [int(n) for n in sizes]
+    fig = plotting.figure("What kernel regression costs against N", "training points N", "seconds (best of 2)",
+                          log_x=True, log_y=True)
+    rows = (("exact: total", "exact", "total", dict(color=plotting.COLORS["analytic"], width=2.5)),
+            ("exact: the N × N kernel", "exact", "kernel", dict(color=plotting.COLORS["analytic"], dash="dot")),
+            ("exact: Cholesky solve", "exact", "solve", dict(color=plotting.COLORS["analytic"], dash="dash")),
+            (f"Nyström, m = {m}: total", "Nyström", "total", dict(color=plotting.COLORS["network"], width=2.5)))
+    for name, method, stage, line in rows:
+        fig.add_scatter(x=sizes, y=[getattr(cost[method, n], stage) for n in sizes], name=name,
+                        mode="lines+markers", line=line)
+    return fig
