@@ -16,11 +16,16 @@ Three strategies, all exact:
   cnn1d), the per-layer structure of dense-layer gradients,
   K = Σ_l s_l² (H_{l−1} H′_{l−1}ᵀ) ⊙ (Δ_l Δ′_lᵀ) (+ bias terms), which never forms a per-example
   gradient, and per-example gradients of each convolution (Novak et al. 2022, arXiv:2206.08720).
-  ``mlp`` models use a numpy version with nothing to compile (:func:`layer_ntk`).
+  ``mlp`` models use a numpy version with nothing to compile (:func:`layer_ntk`). For any other
+  function the same rule is read from its jaxpr (:mod:`ntk_helpers._structured_jaxpr`): weights
+  used once as ``a @ W`` and biases added as ``z + c·b`` get it, every other leaf goes to
+  per-example Jacobian contraction.
 
-``"auto"`` picks ``"structured"`` for such models (it is the fastest and leanest for every
-network the course builds: it costs a forward and a backward pass per input plus an N1 × N2
-product per layer) and ``"jacobian"`` for any other function (per-example Jacobians, O(N·P)).
+``"auto"`` is ``"structured"``: a forward and a backward pass per input (one per output) plus an
+N1 × N2 product per layer, against the Jacobian contraction's N·P gradient entries and N1·N2·P
+products — the fastest and leanest whenever a function has dense layers, and the Jacobian
+contraction itself for a function without any. Like neural-tangents with ``vmap_axes=0``, every
+strategy takes example n's output to depend on row n of the inputs only.
 
 Inputs are processed in blocks of ``block_size`` rows padded to a fixed shape, so memory stays
 bounded and every block reuses one compiled function. Introduced in notebook 01.
@@ -34,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _structured_jaxpr
 from .budget import check as check_budget
 from .errors import as_float_array, check_choice, check_positive_int
 from .models import Model, check_params, forward_with_taps
@@ -214,6 +220,33 @@ def _generic_budget(params, n1, n2):
                  fix="use fewer points, a smaller network, or the structured strategy of an mlp model")
 
 
+def _jaxpr_plan(apply_fn, params, x1, n1, n2, memo):
+    """Rows per block for the jaxpr rule, after checking its estimated cost against the budget.
+
+    Per input row the rule holds each dense layer's input and its cotangents (fan_in + O·fan_out
+    numbers), O cotangents per bias and O·P_rest Jacobian entries for the other leaves; its work is
+    a forward and O backward passes per row plus an N1 × N2 product per stored number. The sizes
+    are read from the jaxpr once per parameter and feature shape (``memo``).
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    key = (treedef, tuple((np.shape(a), str(getattr(a, "dtype", type(a)))) for a in leaves), tuple(x1.shape[1:]),
+           str(x1.dtype))
+    if key not in memo:
+        plan = _structured_jaxpr.analyse(apply_fn, params, jnp.asarray(x1[:1]))
+        outs = int(np.prod(plan.jaxpr.jaxpr.outvars[0].aval.shape[1:], dtype=int))
+        eqns = plan.jaxpr.jaxpr.eqns
+        memo[key] = (sum(eqns[i].invars[0].aval.shape[1] + outs * eqns[i].outvars[0].aval.shape[1] for i in plan.dense)
+                     + sum(outs * eqns[i].outvars[0].aval.shape[1] for i in plan.bias)
+                     + outs * sum(leaves[i].size for i in plan.rest)), outs
+    per_row, outs = memo[key]
+    p = sum(leaf.size for leaf in leaves)
+    seconds = (n1 + n2) * 6.0 * p * outs / _CONTRACTION_FLOPS_PER_SECOND + 2.0 * n1 * n2 * per_row / _CONTRACTION_FLOPS_PER_SECOND
+    check_budget(f"the empirical NTK of {p:.3g} parameters on {n1} × {n2} points (structured, from the jaxpr)",
+                 seconds=seconds, bytes=8.0 * n1 * n2 + 4.0 * per_row * (n1 + n2),
+                 fix="use fewer points or a smaller network")
+    return max(1, _MAX_JACOBIAN_ENTRIES // max(per_row, 1))
+
+
 def default_block_size(params) -> int:
     """Rows per block that keep one block's Jacobian (rows × P float32 numbers) under 0.5 GB."""
     p = sum(leaf.size for leaf in jax.tree_util.tree_leaves(params))
@@ -225,8 +258,9 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
 
     Args:
       model_or_apply: a :class:`~ntk_helpers.models.Model` or any ``apply(params, x)``.
-      strategy: ``"auto"`` (structured for a Model with one output, else Jacobian contraction),
-        ``"jacobian"``, ``"ntvp"`` or ``"structured"`` (models built from a Network, one output).
+      strategy: ``"auto"`` (= ``"structured"``), ``"jacobian"``, ``"ntvp"`` or ``"structured"``
+        (the Network's layer rule for a Model with one output; for any other function the rule read
+        from its jaxpr, :mod:`ntk_helpers._structured_jaxpr`).
       block_size: rows per block; ``None`` picks one that keeps a block's Jacobian under 0.5 GB.
 
     Returns:
@@ -250,15 +284,18 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
         # mlp: numpy, nothing to compile; resnet, cnn1d: one jit-compiled function per block shape
         structured = partial(_structured_total, net) if net.kind == "mlp" else jax.jit(partial(_ntk_structured, net))
     apply_fn = _apply_of(model_or_apply)
-    if strategy == "structured" and structured is None:
-        raise ValueError("strategy='structured' needs a Model (built from a Network) with out_dim=1")
     if strategy == "auto":
-        strategy = "structured" if structured is not None else "jacobian"
-    numpy_path = strategy == "structured" and net.kind == "mlp"
-    if strategy == "structured":
+        strategy = "structured"
+    jaxpr_path = strategy == "structured" and structured is None  # any other function: the rule from its jaxpr
+    numpy_path = strategy == "structured" and net is not None and net.kind == "mlp" and not jaxpr_path
+    if jaxpr_path:
+        block_fn = jax.jit(partial(_structured_jaxpr.kernel, apply_fn, _flat_jacobian))
+    elif strategy == "structured":
         block_fn = structured
     else:
         block_fn = jax.jit(partial(_ntk_jacobian if strategy == "jacobian" else _ntk_ntvp, apply_fn))
+
+    memo = {}  # the jaxpr rule's sizes, per parameter and feature shape
 
     def ntk(params, x1, x2=None):
         x1 = _check_points("x1", x1)
@@ -270,10 +307,13 @@ def empirical_ntk_fn(model_or_apply, *, strategy: str = "auto", block_size: int 
         if numpy_path:
             return block_fn(params, x1, None if x2 is None else x2_)
         n1, n2 = x1.shape[0], x2_.shape[0]
+        plan_rows = _jaxpr_plan(apply_fn, params, x1, n1, n2, memo) if jaxpr_path else None
         if strategy != "structured":
             _generic_budget(params, n1, n2)
-        size = min(max(n1, n2), block_size or default_block_size(params))
+        size = min(max(n1, n2), block_size or plan_rows or default_block_size(params))
         if n1 <= size and n2 <= size:
+            if jaxpr_path and x2 is None:  # K(x, x): the layers' inputs and cotangents once
+                return np.asarray(block_fn(params, x1, None))
             return np.asarray(block_fn(params, x1, x2_))
         # Fixed-shape blocks: every block reuses one compiled function.
         rows = []

@@ -127,6 +127,7 @@ def test_vector_outputs_are_averaged():
     expected = sum(j @ j.T for j in per_output) / 3
     np.testing.assert_allclose(k, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(empirical.empirical_ntk_fn(net, strategy="ntvp")(p, x), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(empirical.empirical_ntk_fn(net)(p, x), expected, rtol=1e-4, atol=1e-5)  # jaxpr rule
 
 
 def test_ntk_row_is_a_row_of_the_kernel():
@@ -169,8 +170,53 @@ def test_empirical_rejects_bad_input():
         empirical.empirical_ntk(net, p, jnp.ones((2, 2)), jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="strategy"):
         empirical.empirical_ntk_fn(net, strategy="magic")
-    with pytest.raises(ValueError, match="structured"):
-        empirical.empirical_ntk_fn(net.apply, strategy="structured")
+
+
+def _plain_functions():
+    """Plain JAX functions (not built from a Network): dense layers written in several styles."""
+    def resnet(p, x):
+        h = x @ p[0]["W"] * 0.7 + 0.1 * p[0]["b"][None, :]
+        for layer in p[1:-1]:
+            h = h + jax.nn.relu(h) @ layer["W"] * 0.3 + layer["b"][None, :] * 0.2
+        return jnp.tanh(h) @ p[-1]["W"] + p[-1]["b"][None, :]
+
+    def shared_and_scaled(p, x):  # A used twice and a scaled B: left to the Jacobian
+        h = jax.nn.gelu(x @ p["A"])
+        h = h @ (2.0 * p["B"]) + p["c"][None, :]
+        return (h @ p["A"].T).sum(axis=1, keepdims=True) + jnp.sin(h) @ p["v"]
+
+    rng = np.random.default_rng(0)
+    arr = lambda *s: jnp.asarray(rng.normal(size=s) / np.sqrt(s[0]))  # noqa: E731
+    res = [dict(W=arr(3, 6), b=arr(6))] + [dict(W=arr(6, 6), b=arr(6)) for _ in range(2)] + [dict(W=arr(6, 2), b=arr(2))]
+    other = dict(A=arr(3, 5), B=arr(5, 5), c=arr(5), v=arr(5, 1))
+    return [(resnet, res), (shared_and_scaled, other)]
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_structured_rule_from_the_jaxpr_equals_j_jt(case):
+    with jax.enable_x64(True):
+        fn, params = _plain_functions()[case]
+        params = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), params)
+        x1 = jax.random.normal(jax.random.PRNGKey(1), (7, 3), dtype=jnp.float64)
+        x2 = jax.random.normal(jax.random.PRNGKey(2), (5, 3), dtype=jnp.float64)
+        want = empirical.empirical_ntk_fn(fn, strategy="jacobian")(params, x1, x2)
+        for got in (empirical.empirical_ntk_fn(fn)(params, x1, x2),  # auto = the rule from the jaxpr
+                    empirical.empirical_ntk_fn(fn, strategy="structured", block_size=3)(params, x1, x2)):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+        same = empirical.empirical_ntk_fn(fn)(params, x1)
+        np.testing.assert_allclose(same, empirical.empirical_ntk_fn(fn, strategy="jacobian")(params, x1),
+                                   rtol=1e-12, atol=1e-12 * np.abs(same).max())
+
+
+def test_the_jaxpr_rule_finds_the_dense_layers_and_biases():
+    from ntk_helpers import _structured_jaxpr
+
+    (resnet, res), (other_fn, other) = _plain_functions()
+    plan = _structured_jaxpr.analyse(resnet, res, jnp.ones((4, 3)))
+    assert sorted(plan.dense.values()) == [0, 2, 4, 6] and sorted(b for b, _ in plan.bias.values()) == [1, 3, 5, 7]
+    assert plan.rest == () and sorted(round(c, 6) for _, c in plan.bias.values()) == [0.1, 0.2, 0.2, 1.0]
+    plan = _structured_jaxpr.analyse(other_fn, other, jnp.ones((4, 3)))  # leaves: A (used twice), B (scaled), c, v
+    assert list(plan.dense.values()) == [3] and [b for b, _ in plan.bias.values()] == [2] and plan.rest == (0, 1)
 
 
 def test_init_batch_stacks_exactly_the_single_networks():
