@@ -1,4 +1,4 @@
-"""Structured derivatives for any JAX function, read from its jaxpr (dense layers only).
+"""Structured derivatives for any JAX function, read from its jaxpr (dense layers and biases).
 
 For a weight W used once, as ``z = a @ W`` with a per-example input a (N, fan_in), the gradient
 of example n is the outer product a_n ⊗ δ_n with δ_n = ∂f_n/∂z_n, so its share of the kernel is
@@ -6,16 +6,19 @@ of example n is the outer product a_n ⊗ δ_n with δ_n = ∂f_n/∂z_n, so its
     K_W(x, x′) = (A A′ᵀ) ⊙ (Δ Δ′ᵀ),
 
 an N1 × N2 product per layer instead of N·|W| per-example gradients (the rule neural-tangents'
-structured derivatives apply, Novak et al. 2022, arXiv:2206.08720). :func:`analyse` finds such
-weights in the function's jaxpr: a parameter leaf of rank 2 whose only use is the right operand of
-a ``dot_general`` contracting the last axis of a rank-2 left operand with the weight's first axis.
-Every other parameter leaf (biases, scales, weights used twice or inside nested calls) goes to
-per-example Jacobian contraction, which for the small leaves left costs little. The inputs a and
-the cotangents δ come from one forward pass of the jaxpr (evaluated equation by equation, with a
-zero added to each such product's output) and one backward pass of Σ_n f(x_n) — valid when
-example n's output depends on row n of x only (neural-tangents' ``vmap_axes=0``), which
-:func:`ntk_helpers.empirical.empirical_ntk_fn` checks against Jacobian contraction on the first
-block before trusting the rule. Introduced in notebook 01 (through :mod:`ntk_helpers.empirical`).
+structured derivatives apply, Novak et al. 2022, arXiv:2206.08720); a bias b added as
+``z + c·b`` (through a scalar factor and a broadcast to a row) contributes c² Δ Δ′ᵀ.
+:func:`analyse` finds them in the function's jaxpr: a parameter leaf of rank 2 whose only use is
+the right operand of a ``dot_general`` contracting the last axis of a rank-2 left operand with the
+weight's first axis, and a rank-1 leaf whose only use is such a chain into an ``add`` with an
+(N, F) operand. Every other parameter leaf (weights used twice, scaled before use, inside nested
+calls, convolutions) goes to per-example Jacobian contraction, which for the small leaves usually
+left costs little. The inputs a and the cotangents δ come from one forward pass of the jaxpr
+(evaluated equation by equation, with a zero added to each such output) and one backward pass per
+output of Σ_n f_o(x_n). Like every strategy of :mod:`ntk_helpers.empirical` (and neural-tangents'
+``vmap_axes=0``), it takes example n's output to depend on row n of x only. Equal to the Jacobian
+contraction to round-off (``tests/test_models_empirical.py``). Introduced in notebook 01 (through
+:mod:`ntk_helpers.empirical`).
 """
 
 from __future__ import annotations
