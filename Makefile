@@ -66,6 +66,7 @@ bench: venv
 	$(IN_VENV) $(BIN)/python benchmarks/bench_empirical.py
 	$(IN_VENV) $(BIN)/python benchmarks/bench_latency.py --json build/latency.json
 	$(IN_VENV) $(BIN)/python benchmarks/bench_scale.py
+	$(IN_VENV) $(BIN)/python benchmarks/bench_eigh.py
 
 strip: venv
 	$(BIN)/python scripts/strip_notebooks.py

@@ -17,8 +17,8 @@ left costs little. The inputs a and the cotangents δ come from one forward pass
 (evaluated equation by equation, with a zero added to each such output) and one backward pass per
 output of Σ_n f_o(x_n). Like every strategy of :mod:`ntk_helpers.empirical` (and neural-tangents'
 ``vmap_axes=0``), it takes example n's output to depend on row n of x only. Equal to the Jacobian
-contraction to round-off (``tests/test_models_empirical.py``). Introduced in notebook 01 (through
-:mod:`ntk_helpers.empirical`).
+contraction to round-off (``tests/test_models_empirical.py``). Used by :mod:`ntk_helpers.empirical`
+for functions not built from a Network.
 """
 
 from __future__ import annotations
