@@ -25,7 +25,7 @@ import numpy as np
 
 from . import regimes as rg
 from .data import Dataset, sphere
-from .dynamics import gradient_descent_mse
+from .dynamics import gradient_descent_mse, max_learning_rate
 from .empirical import layer_ntk
 from .errors import as_float_array, check_choice, check_positive, check_positive_int, check_seed
 from .kernels import analytic
@@ -107,7 +107,7 @@ def width_sweep(x, y, x_eval, *, widths, seeds=range(8), steps: int = 200, eta_f
         raise ValueError(f"eta_fraction must lie in (0, 1) (below the stability bound of Θ), got {eta_fraction}")
     both, n_train = np.vstack([x, x_eval]), x.shape[0]
     theta = analytic(Network("mlp", width=None, depth=1, activation=activation, W_std=W_std), both, x).ntk
-    eta = eta_fraction * 2 / np.linalg.eigvalsh(theta[:n_train])[-1]
+    eta = eta_fraction * max_learning_rate(theta[:n_train])
     infinite = _kernel_predictions(theta[:n_train], theta[n_train:], y, eta, steps)
     weights, alphas, linearized = [[], []], [], []
     n_max = max(widths)

@@ -28,6 +28,7 @@ import numpy as np
 from .errors import check_positive, check_positive_int, check_seed
 from .kernels import analytic as _analytic
 from .network import Network
+from .realdata import accuracy, coefficients, nystrom_projection
 
 __all__ = ["log_marginal_likelihood", "tuning_scores", "resample", "Cost", "exact_cost", "nystrom_cost", "memory_limit", "largest_n"]
 
@@ -97,7 +98,6 @@ def tuning_scores(net: Network, x, y, x_val, y_val, *, steps: int, noises=(1e-3,
       ``(eta, validation_accuracy, log_likelihood)``.
     """
     from .dynamics import max_learning_rate
-    from .realdata import accuracy, coefficients
 
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     k = _analytic(net, x)
@@ -160,8 +160,6 @@ class Cost(NamedTuple):
                f"{self.peak_bytes / 2**20:.0f} MiB")
         if y_test is None:
             return out
-        from .realdata import accuracy
-
         return out + f", accuracy {accuracy(self.f_test, y_test):.3f}"
 
 
@@ -251,9 +249,7 @@ def nystrom_cost(net: Network, x, y, x_test, *, m: int = 200, ridge: float = 1e-
 
     def features(_):
         w = _analytic(net, land).ntk
-        lam, v = np.linalg.eigh(w)
-        keep = lam > 1e-10 * lam[-1]
-        proj = v[:, keep] / np.sqrt(lam[keep])  # (m, r)
+        proj = nystrom_projection(w)  # (m, r)
         return _analytic(net, x, land).ntk @ proj, proj, float(np.mean(np.diag(w)))
 
     def solve(state):

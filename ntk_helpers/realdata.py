@@ -33,7 +33,7 @@ from .kernels import analytic as _analytic
 from .network import Network
 
 __all__ = ["DATASETS", "Split", "load", "subsample", "select_ridge", "rbf_svc", "coefficients",
-           "relu_input_gradient", "fgsm", "sketch", "nystrom", "accuracy", "few_shot", "kernel_curves",
+           "relu_input_gradient", "fgsm", "sketch", "nystrom", "nystrom_projection", "accuracy", "few_shot", "kernel_curves",
            "network_curve"]
 
 DATASETS = ("digits", "breast_cancer", "wine")
@@ -320,9 +320,17 @@ def nystrom(k_cross, k_landmarks, *, rtol: float = 1e-10):
     w = np.asarray(k_landmarks, dtype=np.float64)
     if c.ndim != 2 or w.shape != (c.shape[1], c.shape[1]):
         raise ValueError(f"k_cross (N, m) and k_landmarks (m, m) must agree, got {c.shape} and {w.shape}")
-    lam, v = np.linalg.eigh(w)
+    return c @ nystrom_projection(w, rtol=rtol)
+
+
+def nystrom_projection(k_landmarks, *, rtol: float = 1e-10) -> np.ndarray:
+    """P (m, r) = V_r diag(λ_r^{−½}) of K(X_I, X_I), so that the Nyström features are K(X, X_I) P.
+
+    Eigenvalues below rtol × λ_max are dropped (the pseudo-inverse), r ≤ m kept.
+    """
+    lam, v = np.linalg.eigh(np.asarray(k_landmarks, dtype=np.float64))
     keep = lam > check_positive("rtol", rtol) * lam[-1]
-    return c @ (v[:, keep] / np.sqrt(lam[keep]))
+    return v[:, keep] / np.sqrt(lam[keep])
 
 
 def kernel_curves(split: Split, base: Network, sizes, seeds, *, depths=(1, 2, 3), ridges=(1e-4, 1e-2, 1e-1, 1.0)):
